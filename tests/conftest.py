@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny datasets built on the spot, and the real reference data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tascond_cli.data import ClassMapping, DatasetWriter
+
+REALDATA = Path(os.environ.get("TASCOND_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
+
+TINY_CLASSES = ("background", "take", "pour", "stir")
+
+
+def _tiny_labels(rng: np.random.Generator, t: int) -> list[str]:
+    cuts = np.sort(rng.choice(np.arange(5, t - 5), size=3, replace=False))
+    order = ["background", *rng.permutation(["take", "pour", "stir"]).tolist()]
+    labels = []
+    bounds = [0, *cuts.tolist(), t]
+    for name, (a, b) in zip(order, zip(bounds[:-1], bounds[1:])):
+        labels += [name] * (b - a)
+    return labels
+
+
+def make_tiny_dataset(root: Path, n_train: int = 4, n_test: int = 2, dim: int = 8, seed: int = 0) -> Path:
+    """A valid dataset of random non-negative features: 4 classes, 40-60 frames per video."""
+    rng = np.random.default_rng(seed)
+    names = [f"vid{i:02d}" for i in range(n_train + n_test)]
+    with DatasetWriter(root) as w:
+        w.write_mapping(ClassMapping(TINY_CLASSES))
+        for name in names:
+            t = int(rng.integers(40, 61))
+            w.write_video(name, rng.random((dim, t), dtype=np.float32), _tiny_labels(rng, t))
+        w.write_bundle("train.split1.bundle", names[:n_train])
+        w.write_bundle("test.split1.bundle", names[n_train:])
+    return root
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    return make_tiny_dataset(tmp_path / "tiny")
+
+
+@pytest.fixture
+def realdata() -> Path:
+    if not REALDATA.is_dir():
+        pytest.skip(f"real reference data not found at {REALDATA}")
+    return REALDATA

@@ -1,0 +1,96 @@
+"""The command-line tool: help, version, info, and clean failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tascond_cli import __version__
+from tascond_cli.cli import app
+
+from test_data import BAD_CASES
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"tascond {__version__}"
+
+
+def test_no_args_shows_help():
+    result = runner.invoke(app, [])
+    assert "Usage" in result.output and "info" in result.output and "synth" in result.output
+
+
+def test_help_panels():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "Data" in result.stdout
+
+
+def test_info_table(tiny):
+    result = runner.invoke(app, ["info", str(tiny)])
+    assert result.exit_code == 0, result.output
+    assert "4 classes" in result.stdout and "train" in result.stdout and "test" in result.stdout
+
+
+def test_info_json_is_clean_stdout(tiny):
+    result = runner.invoke(app, ["info", str(tiny), "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["parts"]["train"]["videos"] == 4 and data["feature_dim"] == 8
+    assert result.stderr == ""
+
+
+def test_info_warns_on_length_mismatch(tiny):
+    path = tiny / "groundTruth" / "vid00.txt"
+    path.write_text(path.read_text() + "stir\n")
+    result = runner.invoke(app, ["info", str(tiny), "--json"])
+    assert result.exit_code == 0
+    assert "warning:" in result.stderr and "vid00" in result.stderr
+    json.loads(result.stdout)
+
+
+def _assert_clean_failure(result, *fragments):
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_info_refuses_bad_dataset(tiny, case):
+    breaker, where, what = BAD_CASES[case]
+    breaker(tiny)
+    _assert_clean_failure(runner.invoke(app, ["info", str(tiny)]), where, what)
+
+
+def test_info_missing_folder(tmp_path):
+    _assert_clean_failure(runner.invoke(app, ["info", str(tmp_path / "nope")]), "nope", "no such dataset folder")
+
+
+def test_info_missing_split(tiny):
+    _assert_clean_failure(runner.invoke(app, ["info", str(tiny), "--split", "2"]), "train.split2.bundle")
+
+
+def test_usage_error_exits_2(tiny):
+    result = runner.invoke(app, ["info", str(tiny), "--split", "0"])
+    assert result.exit_code == 2
+
+
+def test_console_script_runs(tiny):
+    """The installed entry point behaves like the Typer app (real process, real exit code)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tascond_cli", "info", str(tiny / "missing")], capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
