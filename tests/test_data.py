@@ -267,3 +267,16 @@ def test_real_label_layouts_parse(realdata):
         assert len(videos) == n_videos
         for v in sorted(videos)[:40]:
             assert all(label in mapping for label in read_label_names(root / "groundTruth" / f"{v}.txt"))
+
+
+def test_labels_only(tiny):
+    import shutil
+
+    shutil.rmtree(tiny / "features")
+    ds = open_dataset(tiny, with_features=False, parts=("test",))
+    assert [v.name for v in ds.test] == ["vid04", "vid05"] and ds.train == []
+    assert ds.test[0].feature_path is None and ds.test[0].num_frames > 0
+    with pytest.raises(DataError, match="without features"):
+        ds.test[0].features()
+    with pytest.raises(DataError, match="features: missing folder"):
+        open_dataset(tiny)

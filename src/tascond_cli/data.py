@@ -137,7 +137,7 @@ class Video:
 
     name: str
     labels: np.ndarray  # (T,) int64
-    feature_path: Path
+    feature_path: Path | None  # None when opened without features
     feature_shape: tuple[int, int]  # (D, T_stored) as stored on disk
     feature_dtype: np.dtype
 
@@ -155,6 +155,8 @@ class Video:
         Returns a read-only view of shape (D, ceil(T / sample_rate)); copy it
         (``np.asarray(..., dtype=np.float32)``) to own the data.
         """
+        if self.feature_path is None:
+            raise DataError(f"{self.name}: opened without features")
         arr = _open_npy(self.feature_path)
         return arr[:, : self.num_frames : sample_rate]  # (D, T')
 
@@ -170,6 +172,8 @@ class Video:
 
     def check_values(self) -> None:
         """Raise :class:`DataError` if any feature value is NaN or infinite."""
+        if self.feature_path is None:
+            return
         arr = _open_npy(self.feature_path)
         if arr.dtype.kind != "f":
             return
@@ -248,6 +252,7 @@ def open_dataset(
     sample_rate: int = 1,
     parts: Sequence[str] = PARTS,
     check_values: bool = False,
+    with_features: bool = True,
 ) -> Dataset:
     """Open and validate a dataset folder in the MS-TCN layout.
 
@@ -264,6 +269,9 @@ def open_dataset(
         Which bundles to read ("train", "test").
     check_values
         Also scan every feature value for NaN or infinity (reads all the data).
+    with_features
+        False opens the labels alone (no ``features/`` needed), e.g. to score
+        predictions; such videos have no ``feature_path``.
 
     Raises
     ------
@@ -286,7 +294,7 @@ def open_dataset(
     if not mapping_path.is_file():
         raise DataError(f"{mapping_path}: missing (every dataset needs its class mapping)")
     mapping = ClassMapping.read(mapping_path)
-    for sub in ("splits", "groundTruth", "features"):
+    for sub in ("splits", "groundTruth", "features") if with_features else ("splits", "groundTruth"):
         if not (root / sub).is_dir():
             raise DataError(f"{root / sub}: missing folder")
 
@@ -301,17 +309,17 @@ def open_dataset(
             raise DataError(f"{bundle}: missing{hint}")
         videos = []
         for name in read_bundle(bundle):
-            video = _open_video(root, name, mapping, bundle, dataset.warnings)
-            if dim is None:
+            video = _open_video(root, name, mapping, bundle, dataset.warnings, with_features)
+            if with_features and dim is None:
                 dim, dim_source = video.dim, video.feature_path
-            elif video.dim != dim:
+            elif with_features and video.dim != dim:
                 raise DataError(
                     f"{video.feature_path}: feature dimension {video.dim} differs from "
                     f"{dim} in {dim_source}"
                 )
             videos.append(video)
         dataset.parts[part] = videos
-    if check_values:
+    if check_values and with_features:
         dataset.check_values()
     return dataset
 
@@ -344,12 +352,14 @@ def read_label_names(path: Path) -> list[str]:
     return [line.strip() for line in _read_text(path).splitlines()]
 
 
-def _open_video(root: Path, name: str, mapping: ClassMapping, bundle: Path, warnings: list[str]) -> Video:
+def _open_video(
+    root: Path, name: str, mapping: ClassMapping, bundle: Path, warnings: list[str], with_features: bool = True
+) -> Video:
     gt_path = root / "groundTruth" / f"{name}.txt"
     feat_path = root / "features" / f"{name}.npy"
     if not gt_path.is_file():
         raise DataError(f"{gt_path}: missing, but {bundle.name} lists video {name!r}")
-    if not feat_path.is_file():
+    if with_features and not feat_path.is_file():
         raise DataError(f"{feat_path}: missing, but {bundle.name} lists video {name!r}")
     names = read_label_names(gt_path)
     if not names:
@@ -359,6 +369,9 @@ def _open_video(root: Path, name: str, mapping: ClassMapping, bundle: Path, warn
         if label not in mapping:
             raise DataError(f"{gt_path}:{i + 1}: label {label!r} is not in mapping.txt")
         labels[i] = mapping.index(label)
+    if not with_features:
+        labels.setflags(write=False)
+        return Video(name, labels, None, (0, len(labels)), np.dtype(np.float32))
     shape, dtype = read_npy_header(feat_path)
     if len(shape) != 2:
         raise DataError(f"{feat_path}: features must be 2-D (D, T), got shape {shape}")
