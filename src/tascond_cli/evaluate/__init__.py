@@ -1,0 +1,30 @@
+"""Evaluation: the standard TAS metrics (MS-TCN ``eval.py``) and the MS-TCN model, loss and trainer."""
+
+from .metrics import (
+    DEFAULT_BACKGROUND,
+    METRIC_NAMES,
+    edit_score,
+    f1_counts,
+    frame_accuracy_counts,
+    get_segments,
+    score,
+)
+from .mstcn import MSTCN, mstcn_loss
+from .train import TrainConfig, predict, predict_many, resolve_device, train_mstcn
+
+__all__ = [
+    "DEFAULT_BACKGROUND",
+    "METRIC_NAMES",
+    "MSTCN",
+    "TrainConfig",
+    "edit_score",
+    "f1_counts",
+    "frame_accuracy_counts",
+    "get_segments",
+    "mstcn_loss",
+    "predict",
+    "predict_many",
+    "resolve_device",
+    "score",
+    "train_mstcn",
+]

@@ -1,0 +1,214 @@
+"""The evaluation protocol: train on a source, test on the real test split, over several seeds.
+
+Every source (the original train split, or any MS-TCN-layout folder such as a
+restored archive) is trained under the same recipe and seeds, and scored on the
+real test split of the reference dataset with the metrics of ``metrics.py``.
+A report gives mean and standard deviation (population, ``ddof=0``) per metric
+over seeds, the bytes each source's training data takes, and its retention:
+the source's mean score as a percentage of the original's, per metric and
+averaged over the five metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from tascond_cli.data import Dataset, Video, available_splits, open_dataset
+from tascond_cli.errors import DataError
+
+from .metrics import DEFAULT_BACKGROUND, METRIC_NAMES, score
+from .train import TrainConfig, predict_many, train_mstcn
+
+ORIGINAL = "original"
+
+# on_progress(source name, seed index, epochs done, epochs in all)
+ProgressCallback = Callable[[str, int, int, int], None]
+
+
+class VideoPairs(Sequence):
+    """(features, labels) pairs of a list of videos, read lazily (memory-mapped).
+
+    ``remap`` translates the videos' class indices into the reference mapping's.
+    """
+
+    def __init__(self, videos: Sequence[Video], remap: np.ndarray | None = None) -> None:
+        self.videos = list(videos)
+        self.remap = remap
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        video = self.videos[i]
+        labels = video.labels if self.remap is None else self.remap[video.labels]
+        return video.features(), labels  # (D, T) memmap, (T,)
+
+
+@dataclass(frozen=True)
+class TrainSource:
+    """Training data for the protocol: a name, lazily read videos, and what they cost to store."""
+
+    name: str
+    videos: Sequence[tuple[np.ndarray, np.ndarray]]
+    storage_bytes: int
+    path: Path | None = None
+
+
+def original_source(data: Dataset) -> TrainSource:
+    """The reference dataset's own train split."""
+    if not data.train:
+        raise DataError(f"{data.root}: the train split is not opened")
+    storage = sum(v.feature_path.stat().st_size for v in data.train if v.feature_path is not None)
+    return TrainSource(ORIGINAL, VideoPairs(data.train), storage, data.root)
+
+
+def folder_source(path: Path | str, data: Dataset, name: str | None = None) -> TrainSource:
+    """A folder in the MS-TCN layout (e.g. a restored archive), trained on its train split.
+
+    Its split ``data.split`` is used when present, otherwise its only split. Its
+    action names must all be in the reference mapping (order may differ) and its
+    feature dimension must match.
+    """
+    path = Path(path)
+    splits = available_splits(path)
+    if data.split in splits or not splits:
+        split = data.split
+    elif len(splits) == 1:
+        split = splits[0]
+    else:
+        raise DataError(
+            f"{path}: has no train.split{data.split}.bundle and several other splits "
+            f"({', '.join(map(str, splits))}); pass --split"
+        )
+    source = open_dataset(path, split=split, parts=("train",))
+    missing = [n for n in source.mapping.names if n not in data.mapping]
+    if missing:
+        raise DataError(f"{path / 'mapping.txt'}: action {missing[0]!r} is not in {data.root / 'mapping.txt'}")
+    if source.dim != data.dim:
+        raise DataError(f"{path}: features are {source.dim}-d, but {data.root} has {data.dim}-d features")
+    remap = np.array([data.mapping.index(n) for n in source.mapping.names], dtype=np.int64)
+    identity = np.array_equal(remap, np.arange(len(remap)))
+    storage = sum(v.feature_path.stat().st_size for v in source.train if v.feature_path is not None)
+    return TrainSource(name or path.name, VideoPairs(source.train, None if identity else remap), storage, path)
+
+
+@dataclass
+class SourceResult:
+    """One source's scores: per seed, then mean and std over seeds."""
+
+    name: str
+    storage_bytes: int
+    per_seed: list[dict[str, float]] = field(default_factory=list)
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+    retention: dict[str, float] | None = None  # % of the original's mean, per metric and "avg"
+    predictions: list[list[np.ndarray]] | None = None  # [seed][test video] (T,) int64, when kept
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "storage_bytes": self.storage_bytes,
+            "mean": self.mean,
+            "std": self.std,
+            "per_seed": self.per_seed,
+            "retention": self.retention,
+        }
+
+
+@dataclass
+class EvalReport:
+    """The whole protocol's outcome; ``results[0]`` is the original when it was run."""
+
+    results: list[SourceResult]
+    background: tuple[str, ...]
+    config: TrainConfig
+    seeds: list[int]
+    split: int
+    test_videos: list[str]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": "mstcn",
+            "split": self.split,
+            "seeds": self.seeds,
+            "epochs": self.config.epochs,
+            "lr": self.config.lr,
+            "sample_rate": self.config.sample_rate,
+            "background": list(self.background),
+            "test_videos": len(self.test_videos),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def retention(source: dict[str, float], original: dict[str, float]) -> dict[str, float]:
+    """Each metric of ``source`` as a percentage of ``original``'s, plus their average ("avg").
+
+    A metric on which the original scores 0 has no retention (NaN) and is left out of the average.
+    """
+    out = {m: (100.0 * source[m] / original[m] if original[m] > 0 else float("nan")) for m in METRIC_NAMES}
+    defined = [out[m] for m in METRIC_NAMES if not np.isnan(out[m])]
+    out["avg"] = float(np.mean(defined)) if defined else float("nan")
+    return out
+
+
+def evaluate_sources(
+    data: Dataset,
+    sources: Sequence[TrainSource],
+    config: TrainConfig,
+    seeds: int = 3,
+    background: Sequence[str] = DEFAULT_BACKGROUND,
+    keep_predictions: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> EvalReport:
+    """Train MS-TCN on each source with seeds ``config.seed .. config.seed + seeds - 1``; score on ``data.test``.
+
+    Retention is filled in for every source when one of them is named "original".
+    """
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if not data.test:
+        raise DataError(f"{data.root}: the test split is not opened")
+    background = tuple(background)
+    names = [data.mapping.names[i] for i in range(data.num_classes)]
+    gts = [[names[i] for i in v.labels] for v in data.test]
+    seed_values = [config.seed + i for i in range(seeds)]
+    results = []
+    for source in sources:
+        result = SourceResult(source.name, source.storage_bytes, predictions=[] if keep_predictions else None)
+        for k, seed in enumerate(seed_values):
+            run_config = replace(config, seed=seed)
+
+            def on_epoch(epoch: int, _loss: float, _acc: float, _name=source.name, _k=k) -> None:
+                if on_progress is not None:
+                    on_progress(_name, _k, epoch + 1, run_config.epochs)
+
+            model = train_mstcn(source.videos, data.num_classes, run_config, on_epoch=on_epoch)
+            preds = predict_many(model, [v.features() for v in data.test], config.sample_rate)
+            result.per_seed.append(score([[names[i] for i in p] for p in preds], gts, background))
+            if result.predictions is not None:
+                result.predictions.append(preds)
+        table = np.array([[s[m] for m in METRIC_NAMES] for s in result.per_seed])  # (seeds, 5)
+        result.mean = dict(zip(METRIC_NAMES, table.mean(axis=0).tolist()))
+        result.std = dict(zip(METRIC_NAMES, table.std(axis=0).tolist()))
+        results.append(result)
+    original = next((r for r in results if r.name == ORIGINAL), None)
+    if original is not None:
+        for r in results:
+            r.retention = retention(r.mean, original.mean)
+    return EvalReport(results, background, config, seed_values, data.split, [v.name for v in data.test])
+
+
+def score_predictions(
+    data: Dataset, predictions: Sequence[np.ndarray], background: Sequence[str] = DEFAULT_BACKGROUND
+) -> dict[str, float]:
+    """Score class-index predictions of ``data.test`` (same order) with the standard metrics."""
+    names = data.mapping.names
+    return score(
+        [[names[i] for i in p] for p in predictions],
+        [[names[i] for i in v.labels] for v in data.test],
+        tuple(background),
+    )
