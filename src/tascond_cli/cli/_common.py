@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,8 +24,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def out() -> Console:
-    """A console on the current stdout (created per call: tests swap sys.stdout)."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    """A console on the current stdout (created per call: tests swap sys.stdout).
+
+    Tables sent to a pipe or file get a wide page rather than rich's default 80 columns.
+    """
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    return console
 
 
 def err() -> Console:
@@ -69,8 +76,19 @@ def handle_errors(func: F) -> F:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON on stdout: NaN and infinities become null."""
+    sys.stdout.write(json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def progress(transient: bool = True) -> Progress:

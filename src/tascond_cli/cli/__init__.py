@@ -1,0 +1,48 @@
+"""The ``tascond`` command-line tool: one module per command, assembled here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tascond_cli import __version__
+from tascond_cli.cli import evaluate as _evaluate
+from tascond_cli.cli import info as _info
+from tascond_cli.cli import synth as _synth
+
+app = typer.Typer(
+    name="tascond",
+    help="Condense temporal action segmentation datasets into tiny .tcd archives, and restore them.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"tascond {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Condense temporal action segmentation datasets into tiny .tcd archives, and restore them."""
+
+
+app.command("info", rich_help_panel="Data")(_info.info)
+app.command("synth", rich_help_panel="Data")(_synth.synth)
+app.command("evaluate", rich_help_panel="Evaluation")(_evaluate.evaluate)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

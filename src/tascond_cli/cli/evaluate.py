@@ -1,0 +1,206 @@
+"""``tascond evaluate``: score predictions, or train MS-TCN on sources and score it on the real test split."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from tascond_cli.cli._common import err, fail, handle_errors, human_bytes, out, print_json, progress, warn
+from tascond_cli.data import open_dataset
+from tascond_cli.errors import TascondError
+from tascond_cli.evaluate.metrics import DEFAULT_BACKGROUND, METRIC_NAMES
+from tascond_cli.fsio import atomic_dir
+
+HEADERS = {"acc": "Acc", "edit": "Edit", "f1@10": "F1@10", "f1@25": "F1@25", "f1@50": "F1@50"}
+
+
+class Model(str, Enum):
+    mstcn = "mstcn"
+
+
+@handle_errors
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Reference dataset: its test split is what is scored.")],
+    predictions: Annotated[
+        Optional[Path],
+        typer.Option(help="Score the prediction files in this folder (one per test video).", rich_help_panel="Mode"),
+    ] = None,
+    model: Annotated[
+        Optional[Model], typer.Option(help="Train this model and score it.", rich_help_panel="Mode")
+    ] = None,
+    train: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--train",
+            help="A training source (MS-TCN-layout folder); repeatable. Default: DATA's own train split.",
+            rich_help_panel="Training",
+        ),
+    ] = None,
+    split: Annotated[int, typer.Option("--split", "-s", min=1, help="Which split of DATA.")] = 1,
+    bg: Annotated[
+        Optional[list[str]],
+        typer.Option("--bg", help="A background label, dropped from segments (repeatable). Default: background."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Training runs per source.", rich_help_panel="Training")] = 3,
+    seed: Annotated[int, typer.Option(min=0, help="First seed.", rich_help_panel="Training")] = 0,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.", rich_help_panel="Training")] = 50,
+    lr: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.", rich_help_panel="Training")] = 5e-4,
+    sample_rate: Annotated[
+        int, typer.Option(min=1, help="Train on every S-th frame (50Salads: 2).", rich_help_panel="Training")
+    ] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].", rich_help_panel="Training")] = "auto",
+    stages: Annotated[int, typer.Option(min=1, help="MS-TCN stages.", rich_help_panel="Model size")] = 4,
+    layers: Annotated[int, typer.Option(min=1, help="Dilated layers per stage.", rich_help_panel="Model size")] = 10,
+    f_maps: Annotated[int, typer.Option(min=1, help="Feature maps per layer.", rich_help_panel="Model size")] = 64,
+    save_predictions: Annotated[
+        Optional[Path],
+        typer.Option(help="Write predictions here: <source>/seed<S>/<video>.txt.", rich_help_panel="Outputs"),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(help="Write a colour-barcode PNG per test video here.", rich_help_panel="Outputs"),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace existing output folders.", rich_help_panel="Outputs")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+) -> None:
+    """Score predictions (--predictions) or train a model (--model mstcn) and score it on the real test split.
+
+    Reports Acc, Edit and F1@{10,25,50}; with --model, mean ± std over seeds per
+    training source, the bytes each source takes and its retention (% of the
+    original's score; the original is always trained under the same protocol).
+    """
+    background = tuple(bg) if bg else DEFAULT_BACKGROUND
+    if (predictions is None) == (model is None):
+        raise fail("give exactly one of --predictions DIR or --model mstcn", 2)
+    if predictions is not None:
+        for option, value in (("--train", train), ("--save-predictions", save_predictions), ("--plot", plot)):
+            if value:
+                raise fail(f"{option} goes with --model, not --predictions", 2)
+        _score_folder(data, predictions, split, background, as_json)
+        return
+    from tascond_cli.evaluate.train import TrainConfig, resolve_device
+
+    try:
+        resolved = resolve_device(device)
+    except ValueError as exc:
+        raise TascondError(str(exc)) from None
+    config = TrainConfig(
+        epochs=epochs, lr=lr, sample_rate=sample_rate, seed=seed, device=str(resolved),
+        num_stages=stages, num_layers=layers, num_f_maps=f_maps,
+    )  # fmt: skip
+    _train_and_score(data, train or [], split, background, seeds, config, save_predictions, plot, force, as_json)
+
+
+def _score_folder(data: Path, folder: Path, split: int, background: tuple[str, ...], as_json: bool) -> None:
+    from tascond_cli.evaluate.predictions import read_predictions
+    from tascond_cli.evaluate.protocol import score_predictions
+
+    dataset = open_dataset(data, split=split, parts=("test",), with_features=False)
+    for message in dataset.warnings:
+        warn(message)
+    preds = read_predictions(folder, dataset.test, dataset.mapping)
+    scores = score_predictions(dataset, preds, background)
+    if as_json:
+        print_json({"split": split, "background": list(background), "videos": len(preds), **scores})
+        return
+    table = Table(show_edge=False, pad_edge=False, title=f"{folder}: {len(preds)} test videos of split {split}")
+    for m in METRIC_NAMES:
+        table.add_column(HEADERS[m], justify="right")
+    table.add_row(*(f"{scores[m]:.2f}" for m in METRIC_NAMES))
+    out().print(table)
+    err().print(f"background labels: {', '.join(background) or '(none)'}")
+
+
+def _train_and_score(data, train, split, background, seeds, config, save_predictions, plot, force, as_json) -> None:
+    from tascond_cli.evaluate.protocol import evaluate_sources, folder_source, original_source
+
+    for target in (save_predictions, plot):
+        if target is not None and target.exists() and not force:
+            raise TascondError(f"{target}: already exists (pass --force to replace it)")
+    dataset = open_dataset(data, split=split)
+    for message in dataset.warnings:
+        warn(message)
+    sources = [original_source(dataset)]
+    taken = {sources[0].name}
+    for path in train:
+        name = path.name or str(path)
+        while name in taken:
+            name += "'"
+        taken.add(name)
+        sources.append(folder_source(path, dataset, name))
+    with progress(transient=True) as bar:
+        task = bar.add_task("training", total=len(sources) * seeds * config.epochs)
+        done = {"n": 0}
+
+        def on_progress(name: str, k: int, epoch: int, total: int) -> None:
+            done["n"] += 1
+            bar.update(task, completed=done["n"], description=f"{name} seed {config.seed + k} epoch {epoch}/{total}")
+
+        report = evaluate_sources(
+            dataset, sources, config, seeds, background, keep_predictions=bool(save_predictions or plot),
+            on_progress=on_progress,
+        )  # fmt: skip
+    if save_predictions is not None:
+        _write_predictions(save_predictions, report, dataset, force)
+    if plot is not None:
+        _write_plots(plot, report, dataset, force)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    _print_report(report, dataset)
+
+
+def _print_report(report, dataset) -> None:
+    table = Table(
+        show_edge=False,
+        pad_edge=False,
+        title=(
+            f"MS-TCN, split {report.split}, {len(report.test_videos)} test videos, "
+            f"{report.config.epochs} epochs, seeds {report.seeds[0]}..{report.seeds[-1]}"
+        ),
+    )
+    table.add_column("train on", justify="left")
+    for m in METRIC_NAMES:
+        table.add_column(HEADERS[m], justify="right")
+    table.add_column("storage", justify="right")
+    multi = len(report.results) > 1
+    if multi:
+        table.add_column("retention", justify="right")
+    for r in report.results:
+        cells = [r.name, *(f"{r.mean[m]:.1f}±{r.std[m]:.1f}" for m in METRIC_NAMES), human_bytes(r.storage_bytes)]
+        if multi:
+            cells.append(f"{r.retention['avg']:.1f}%" if r.retention else "")
+        table.add_row(*cells)
+    out().print(table)
+    err().print(
+        f"background labels: {', '.join(report.background) or '(none)'}; "
+        "mean ± std over seeds; retention = mean over metrics of (source / original)"
+    )
+
+
+def _write_predictions(folder: Path, report, dataset, force: bool) -> None:
+    from tascond_cli.evaluate.predictions import format_prediction
+
+    with atomic_dir(folder, overwrite=force) as tmp:
+        for r in report.results:
+            for seed_value, preds in zip(report.seeds, r.predictions):
+                target = tmp / r.name / f"seed{seed_value}"
+                target.mkdir(parents=True)
+                for name, labels in zip(report.test_videos, preds):
+                    (target / f"{name}.txt").write_text(format_prediction(labels, dataset.mapping), encoding="utf-8")
+
+
+def _write_plots(folder: Path, report, dataset, force: bool) -> None:
+    from tascond_cli.evaluate.plot import plot_barcode
+
+    with atomic_dir(folder, overwrite=force) as tmp:
+        for i, video in enumerate(dataset.test):
+            rows = [("ground truth", video.labels)]
+            rows += [(f"{r.name} (seed {report.seeds[0]})", r.predictions[0][i]) for r in report.results]
+            plot_barcode(tmp / f"{video.name}.png", video.name, rows, dataset.mapping.names)

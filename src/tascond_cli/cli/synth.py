@@ -1,0 +1,70 @@
+"""``tascond synth``: make a synthetic dataset in the MS-TCN layout."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress
+
+
+class Profile(str, Enum):
+    breakfast = "breakfast"
+    salads = "50salads"
+    gtea = "gtea"
+
+
+@handle_errors
+def synth(
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to create.", show_default=False)],
+    profile: Annotated[Profile, typer.Option(help="Which real dataset to imitate.")] = Profile.breakfast,
+    labels_from: Annotated[
+        Optional[Path],
+        typer.Option(help="Take labels, mapping and splits from this real dataset; synthesize features only."),
+    ] = None,
+    videos: Annotated[
+        Optional[int], typer.Option(min=1, help="Videos per part (train, test) of --split, sampled reproducibly.")
+    ] = None,
+    split: Annotated[int, typer.Option(min=1, help="The split whose parts --videos samples from.")] = 1,
+    subsample: Annotated[int, typer.Option(min=1, help="Keep every S-th frame.")] = 1,
+    dim: Annotated[int, typer.Option(min=1, help="Feature dimension D.")] = 2048,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
+) -> None:
+    """Make a synthetic dataset: realistic labels and splits, I3D-like features."""
+    from tascond_cli.synth import SynthConfig, synthesize
+
+    config = SynthConfig(
+        profile=profile.value,
+        labels_from=labels_from,
+        videos=videos,
+        split=split,
+        subsample=subsample,
+        dim=dim,
+        seed=seed,
+    )
+    with progress() as bar:
+        task = bar.add_task("synthesizing", total=None)
+        summary = synthesize(
+            out_dir, config, overwrite=force, on_video=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    data = dataclasses.asdict(summary)
+    if as_json:
+        print_json({k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()})
+    else:
+        err().print(f"wrote {out_dir}: {_describe(data)}")
+
+
+def _describe(data: dict) -> str:
+    parts = []
+    for key in ("videos", "frames", "classes", "dim"):
+        if key in data:
+            parts.append(f"{data[key]:,} {key}" if isinstance(data[key], int) else f"{data[key]} {key}")
+    if "bytes" in data:
+        parts.append(human_bytes(data["bytes"]))
+    return ", ".join(parts)
