@@ -7,8 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tascond_cli.data import ClassMapping, DatasetWriter
+
+# tiny tensors: one thread avoids OpenMP oversubscription when tests share the CPU
+torch.set_num_threads(1)
 
 REALDATA = Path(os.environ.get("TASCOND_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
 

@@ -67,11 +67,21 @@ def _assert_clean_failure(result, *fragments):
         assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("case", sorted(BAD_CASES))
+@pytest.mark.parametrize("case", sorted(set(BAD_CASES) - {"missing bundle"}))
 def test_info_refuses_bad_dataset(tiny, case):
     breaker, where, what = BAD_CASES[case]
     breaker(tiny)
     _assert_clean_failure(runner.invoke(app, ["info", str(tiny)]), where, what)
+
+
+def test_info_training_only_dataset(tiny):
+    (tiny / "splits" / "test.split1.bundle").unlink()
+    result = runner.invoke(app, ["info", str(tiny), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "test.split1.bundle: missing" in result.stderr and "warning:" in result.stderr
+    assert list(json.loads(result.stdout)["parts"]) == ["train"]
+    (tiny / "splits" / "train.split1.bundle").unlink()
+    _assert_clean_failure(runner.invoke(app, ["info", str(tiny)]), "train.split1.bundle", "missing")
 
 
 def test_info_missing_folder(tmp_path):

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tascond_cli import __version__
+from tascond_cli.cli import condense as _condense
 from tascond_cli.cli import evaluate as _evaluate
 from tascond_cli.cli import info as _info
 from tascond_cli.cli import synth as _synth
@@ -40,6 +41,8 @@ def _root(
 
 app.command("info", rich_help_panel="Data")(_info.info)
 app.command("synth", rich_help_panel="Data")(_synth.synth)
+app.command("condense", rich_help_panel="Condensation")(_condense.condense)
+app.command("restore", rich_help_panel="Condensation")(_condense.restore)
 app.command("evaluate", rich_help_panel="Evaluation")(_evaluate.evaluate)
 
 

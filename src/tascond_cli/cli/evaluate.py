@@ -36,7 +36,7 @@ def evaluate(
         Optional[list[Path]],
         typer.Option(
             "--train",
-            help="A training source (MS-TCN-layout folder); repeatable. Default: DATA's own train split.",
+            help="A training source: an MS-TCN-layout folder or a .tcd archive (decoded on the fly); repeatable. Default: DATA's own train split.",
             rich_help_panel="Training",
         ),
     ] = None,
@@ -118,7 +118,7 @@ def _score_folder(data: Path, folder: Path, split: int, background: tuple[str, .
 
 
 def _train_and_score(data, train, split, background, seeds, config, save_predictions, plot, force, as_json) -> None:
-    from tascond_cli.evaluate.protocol import evaluate_sources, folder_source, original_source
+    from tascond_cli.evaluate.protocol import archive_source, evaluate_sources, folder_source, original_source
 
     for target in (save_predictions, plot):
         if target is not None and target.exists() and not force:
@@ -133,7 +133,10 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
         while name in taken:
             name += "'"
         taken.add(name)
-        sources.append(folder_source(path, dataset, name))
+        if path.is_file():
+            sources.append(archive_source(path, dataset, name, device=config.device))
+        else:
+            sources.append(folder_source(path, dataset, name))
     with progress(transient=True) as bar:
         task = bar.add_task("training", total=len(sources) * seeds * config.epochs)
         done = {"n": 0}

@@ -5,25 +5,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
 from tascond_cli.cli._common import err, handle_errors, human_bytes, out, print_json, warn
-from tascond_cli.data import describe, open_dataset
+from tascond_cli.data import PARTS, describe, open_dataset
 
 
 @handle_errors
 def info(
-    path: Annotated[Path, typer.Argument(help="A dataset folder in the MS-TCN layout.", show_default=False)],
+    path: Annotated[
+        Path, typer.Argument(help="A dataset folder in the MS-TCN layout, or a .tcd archive.", show_default=False)
+    ],
     split: Annotated[int, typer.Option("--split", "-s", min=1, help="Which split's bundles to read.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
-    """Summarise and validate a dataset: videos, classes, frames, segments, transcripts, bytes.
+    """Summarise and validate a dataset or an archive: videos, classes, frames, segments, bytes.
 
     Runs every check of the MS-TCN layout except scanning feature values, and
-    refuses a bad dataset with one line naming the file.
+    refuses a bad dataset with one line naming the file. For a .tcd archive:
+    its settings and a storage breakdown (codes, structure, decoder, metadata).
     """
-    dataset = open_dataset(path, split=split)
+    if path.is_file():
+        return _archive_info(path, as_json)
+    test_bundle = path / "splits" / f"test.split{split}.bundle"
+    train_only = (path / "splits" / f"train.split{split}.bundle").is_file() and not test_bundle.exists()
+    dataset = open_dataset(path, split=split, parts=("train",) if train_only else PARTS)
+    if train_only:
+        warn(f"{test_bundle}: missing; a training-only dataset (such as a restored archive), showing its train part")
     summary = describe(dataset)
     for message in summary["warnings"]:
         warn(message)
@@ -55,3 +65,58 @@ def info(
     console.print(table)
     if summary["warnings"]:
         err().print(f"{len(summary['warnings'])} warning(s)")
+
+
+def _archive_info(path: Path, as_json: bool) -> None:
+    from tascond_cli.archive import read_archive, read_version, storage_breakdown
+
+    archive = read_archive(path)
+    size = path.stat().st_size
+    parts = storage_breakdown(archive, total=size)
+    frames = archive.video_frames
+    summary = {
+        "archive": str(path),
+        "format_version": ".".join(map(str, read_version(path))),
+        "written_by": archive.written_by,
+        "method": archive.settings.get("method"),
+        "settings": archive.settings,
+        "classes": archive.num_classes,
+        "feature_dim": archive.dim,
+        "videos": archive.num_videos,
+        "segments": archive.num_segments,
+        "frames": int(archive.total_frames),
+        "frames_median": float(np.median(frames)) if len(frames) else 0.0,
+        "codes": archive.num_codes,
+        "code_dim": archive.code_dim,
+        "code_dtype": str(archive.codes.dtype),
+        "decoder": archive.decoder_kind,
+        "decoder_parameters": int(sum(np.asarray(w).size for w in archive.decoder_weights.values())),
+        "bytes": size,
+        "storage": {k: v["share"] for k, v in parts.items() if k != "total"},
+    }
+    if as_json:
+        print_json(summary)
+        return
+    console = out()
+    console.print(
+        f"[bold]{path.name}[/]  tascond archive, format {summary['format_version']}, method {summary['method']}"
+        + (f", written by tascond {archive.written_by}" if archive.written_by else "")
+    )
+    console.print(
+        f"{summary['videos']} videos, {summary['segments']:,} segments, {summary['frames']:,} frames, "
+        f"{summary['classes']} classes, restores {summary['feature_dim']}-d features"
+    )
+    console.print(
+        f"{summary['codes']:,} codes of {summary['code_dim']} ({summary['code_dtype']}), decoder {summary['decoder']}"
+        f" ({summary['decoder_parameters']:,} parameters)"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("part")
+    table.add_column("bytes", justify="right")
+    table.add_column("share", justify="right")
+    for part, share in summary["storage"].items():
+        table.add_row(part, human_bytes(share), f"{100 * share / size:.1f}%" if size else "-")
+    table.add_row("total", human_bytes(size), "100%")
+    console.print(table)
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(archive.settings.items()))
+    console.print(f"settings: {settings}")

@@ -96,6 +96,42 @@ def folder_source(path: Path | str, data: Dataset, name: str | None = None) -> T
     return TrainSource(name or path.name, VideoPairs(source.train, None if identity else remap), storage, path)
 
 
+class _ArchivePairs(Sequence):
+    """(features, labels) of an archive's videos, decoded on the fly (nothing written to disk)."""
+
+    def __init__(self, decoder, remap: np.ndarray | None) -> None:
+        self.decoder = decoder
+        self.remap = remap
+
+    def __len__(self) -> int:
+        return len(self.decoder)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        x, y = self.decoder[i]
+        return x, (y if self.remap is None else self.remap[y])
+
+
+def archive_source(path: Path | str, data: Dataset, name: str | None = None, device: str = "cpu") -> TrainSource:
+    """A ``.tcd`` archive, decoded on the fly; its storage is the archive file's size.
+
+    Its action names must all be in the reference mapping and its feature dimension must match.
+    """
+    from tascond_cli.archive import read_archive
+    from tascond_cli.restore import ArchiveDecoder
+
+    path = Path(path)
+    archive = read_archive(path)
+    missing = [n for n in archive.class_names if n not in data.mapping]
+    if missing:
+        raise DataError(f"{path}: action {missing[0]!r} is not in {data.root / 'mapping.txt'}")
+    if archive.dim != data.dim:
+        raise DataError(f"{path}: restores {archive.dim}-d features, but {data.root} has {data.dim}-d features")
+    remap = np.array([data.mapping.index(n) for n in archive.class_names], dtype=np.int64)
+    identity = np.array_equal(remap, np.arange(len(remap)))
+    decoder = ArchiveDecoder(archive, device)
+    return TrainSource(name or path.name, _ArchivePairs(decoder, None if identity else remap), path.stat().st_size, path)
+
+
 @dataclass
 class SourceResult:
     """One source's scores: per seed, then mean and std over seeds."""

@@ -1,0 +1,430 @@
+"""Network inversion and restoration (method.md section 4, steps 2 and 5).
+
+With the decoder ``G`` frozen, every segment of ``L`` frames gets ``n = min(K, L)`` latent codes
+(``K`` = instances per segment, ``ips``). Code ``i`` is held over chunk ``i``, frames
+``[floor(i*L/n), floor((i+1)*L/n))``, while the position ``c = (t + 0.5) / L`` runs over the
+whole segment (the archive's chunk rule and position convention); decoders built with
+``chunk_input`` also see ``u = (t - lo + 0.5) / (hi - lo)``, the position within the chunk
+``[lo, hi)``, derived from the same rule (nothing more to store). The codes minimise
+``sum_t ||G(z_chunk(t), a, c_t) - x_t||^2`` over the segment's real frames.
+
+How (the paper leaves it open; these are our choices):
+
+- Vectorised. The frames of many segments are flattened into one batch with, per frame, the row of
+  its code; a forward pass gathers the codes by that index, so one matrix product serves every
+  segment. Segments are grouped in batches of at most ``batch_frames`` frames, so memory is bounded.
+- Initialised from the encoder: each code starts at the mean of ``mu = E(x_t, a, c_t)`` over its
+  chunk (the ``encoded`` baseline), not from noise.
+- Per-segment Adam, written out so that each code row has its own step count and each segment its
+  own learning rate and stopping: a segment whose loss has not improved by ``rel_tol`` (relative)
+  for ``patience`` iterations has its learning rate multiplied by ``decay_factor``; after
+  ``decays`` such reductions (or ``max_iters`` iterations) it stops. Segments never interact, so
+  the codes of a segment do not depend on which other segments share its batch (up to float
+  summation order), unless frames are subsampled.
+- Optional frame subsampling (``chunk_frames``): each iteration a frame of a chunk of ``m`` frames
+  is used with probability ``min(1, chunk_frames / m)`` and weighted by its inverse, which keeps
+  the loss unbiased and the cost per iteration bounded by the number of codes, not of frames.
+- Non-negative decoders are fitted with the censored error of :meth:`Decoder.error`.
+
+The reported error is the *fraction of variance unexplained* over all inverted frames::
+
+    error = sum_t ||G(...) - x_t||^2 / sum_t ||x_t - mean||^2
+
+with ``mean`` the per-channel mean of those frames, and ``G`` including its output non-linearity
+(exactly what restoration produces). 0 is perfect, 1 is as bad as predicting the mean frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from tascond_cli.condense.prior import Decoder, Prior
+
+__all__ = [
+    "InvertConfig",
+    "Inversion",
+    "chunk_bounds",
+    "chunk_position",
+    "codes_per_segment",
+    "decode_segments",
+    "encode_segments",
+    "frame_code_index",
+    "invert_segments",
+    "segment_position",
+]
+
+
+# --------------------------------------------------------------------------- the chunk rule
+# Identical to tascond_cli.archive (kept private-equivalent here until the two are unified).
+
+
+def chunk_bounds(length: int, n: int) -> np.ndarray:
+    """The ``n + 1`` boundaries of the chunks of a segment: ``floor(i * L / n)`` for ``i = 0..n``."""
+    length, n = int(length), int(n)
+    if not 1 <= n <= length:
+        raise ValueError(f"a segment of {length} frames cannot have {n} chunks (need 1 <= n <= length)")
+    return np.array([i * length // n for i in range(n + 1)], dtype=np.int64)
+
+
+def codes_per_segment(lengths: Any, k: int) -> np.ndarray:
+    """``min(k, L)`` codes per segment (int64)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"codes per segment must be a positive integer, not {k!r}")
+    return np.minimum(np.asarray(lengths, dtype=np.int64), int(k))
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _frame_layout(lengths: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per frame of consecutive segments: its segment, its code row, ``c = (t + 0.5) / L`` and
+    ``u = (t - lo + 0.5) / (hi - lo)``, its position in its chunk ``[lo, hi)``."""
+    seg = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)  # (F,)
+    local = np.arange(seg.shape[0], dtype=np.int64) - _offsets(lengths)[:-1][seg]
+    seg_len, n = lengths[seg], counts[seg]
+    # frame t is in chunk i iff floor(i L / n) <= t < floor((i + 1) L / n) iff i = floor(((t + 1) n - 1) / L)
+    chunk = ((local + 1) * n - 1) // seg_len
+    lo, hi = chunk * seg_len // n, (chunk + 1) * seg_len // n
+    rows = _offsets(counts)[:-1][seg] + chunk
+    return seg, rows, (local + 0.5) / seg_len, (local - lo + 0.5) / (hi - lo)
+
+
+def frame_code_index(lengths: Any, counts: Any) -> np.ndarray:
+    """For every frame of consecutive segments, the row of its code (int64)."""
+    lengths, counts = _check_layout(lengths, counts)
+    return _frame_layout(lengths, counts)[1]
+
+
+def chunk_position(lengths: Any, counts: Any) -> np.ndarray:
+    """For every frame of consecutive segments, its position in its chunk ``(t - lo + 0.5) / (hi - lo)``."""
+    lengths, counts = _check_layout(lengths, counts)
+    return _frame_layout(lengths, counts)[3]
+
+
+def segment_position(lengths: Any) -> np.ndarray:
+    """For every frame of consecutive segments, ``(t + 0.5) / L`` (float64)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return _frame_layout(lengths, np.ones_like(lengths))[2]
+
+
+def _check_layout(lengths: Any, counts: Any) -> tuple[np.ndarray, np.ndarray]:
+    lengths, counts = np.asarray(lengths), np.asarray(counts)
+    if lengths.ndim != 1 or (lengths.size and lengths.dtype.kind not in "iu"):
+        raise ValueError("segment lengths must be a 1-D integer array")
+    if counts.shape != lengths.shape or (counts.size and counts.dtype.kind not in "iu"):
+        raise ValueError("code counts must be an integer array shaped like the segment lengths")
+    lengths, counts = lengths.astype(np.int64), counts.astype(np.int64)
+    if lengths.size and lengths.min() < 1:
+        raise ValueError("every segment needs at least one frame")
+    if counts.size and ((counts < 1).any() or (counts > lengths).any()):
+        raise ValueError("every segment needs between 1 and its length codes")
+    return lengths, counts
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class InvertConfig:
+    """How codes are fitted (see the module docstring)."""
+
+    lr: float = 0.05
+    max_iters: int = 300
+    patience: int = 15
+    rel_tol: float = 1e-3
+    decays: int = 2
+    decay_factor: float = 0.3
+    chunk_frames: int = 0
+    """0: every frame every iteration; else about this many frames per chunk per iteration."""
+    batch_frames: int = 32768
+    seed: int = 0
+
+    def check(self) -> InvertConfig:
+        for name, lo in (("max_iters", 0), ("patience", 1), ("decays", 0), ("chunk_frames", 0),
+                         ("batch_frames", 1), ("seed", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        for name, lo, hi in (("lr", 0.0, 1e3), ("rel_tol", 0.0, 1.0), ("decay_factor", 0.0, 1.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
+        return self
+
+
+class Inversion(NamedTuple):
+    """What :func:`invert_segments` returns."""
+
+    codes: np.ndarray
+    """(N, d) float32, the codes of all segments, one segment after the other."""
+    counts: np.ndarray
+    """(S,) int64, codes per segment: ``min(ips, L)``."""
+    error: float
+    """Fraction of variance unexplained over all frames (module docstring)."""
+
+
+# --------------------------------------------------------------------------- inversion
+
+
+def _parts(model: Prior | Decoder) -> tuple[Decoder, nn.Module | None]:
+    if isinstance(model, Prior):
+        return model.decoder, model.encoder
+    if isinstance(model, Decoder):
+        return model, None
+    raise TypeError(f"expected a Prior or a Decoder, got {type(model).__name__}")
+
+
+def _batches(lengths: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive segment ranges of at most ``budget`` frames (a longer segment goes alone)."""
+    out, start, frames = [], 0, 0
+    for s, length in enumerate(lengths.tolist()):
+        if s > start and frames + length > budget:
+            out.append((start, s))
+            start, frames = s, 0
+        frames += length
+    if start < len(lengths):
+        out.append((start, len(lengths)))
+    return out
+
+
+class _Batch:
+    """The frames of a range of segments, flattened, with per-frame indices (all on ``device``)."""
+
+    def __init__(self, segments: Sequence[Any], labels: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
+                 device: torch.device) -> None:
+        x = np.concatenate([np.asarray(s, dtype=np.float32).T for s in segments], axis=0)  # (F, D)
+        seg, rows, c, u = _frame_layout(lengths, counts)
+        self.n_seg, self.n_codes = len(lengths), int(counts.sum())
+        self.x = torch.from_numpy(x).to(device)
+        self.seg = torch.from_numpy(seg).to(device)
+        self.rows = torch.from_numpy(rows).to(device)
+        self.a = torch.from_numpy(labels[seg]).to(device)
+        self.c = torch.from_numpy(c.astype(np.float32)).to(device)
+        self.u = torch.from_numpy(u.astype(np.float32)).to(device)
+        self.length = torch.from_numpy(lengths[seg]).to(device)
+        chunk = np.bincount(rows, minlength=self.n_codes)  # (N,) frames per chunk
+        self.chunk = torch.from_numpy(chunk).to(device)
+        self.seg_of_code = torch.from_numpy(np.repeat(np.arange(len(lengths)), counts)).to(device)
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.x[idx], self.a[idx], self.c[idx], self.length[idx], self.u[idx], self.rows[idx], self.seg[idx]
+
+
+@torch.no_grad()
+def _encoder_init(encoder: nn.Module, b: _Batch, block: int) -> torch.Tensor:
+    mus = []
+    for s in range(0, b.x.shape[0], block):
+        sl = slice(s, s + block)
+        mus.append(encoder(b.x[sl], b.a[sl], b.c[sl], b.length[sl], b.u[sl])[0])
+    mu = torch.cat(mus)  # (F, d)
+    codes = torch.zeros(b.n_codes, mu.shape[1], device=mu.device).index_add_(0, b.rows, mu)
+    return codes / b.chunk[:, None].float()
+
+
+def _fit(dec: Decoder, b: _Batch, codes: torch.Tensor, cfg: InvertConfig, gen: torch.Generator) -> int:
+    """Optimise ``codes`` (N, d) in place; returns the iterations run."""
+    dev = codes.device
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    m, v = torch.zeros_like(codes), torch.zeros_like(codes)
+    steps = torch.zeros(b.n_codes, device=dev)  # Adam step count per code row
+    lr = torch.full((b.n_seg,), float(cfg.lr), device=dev)
+    best = torch.full((b.n_seg,), math.inf, device=dev, dtype=torch.float64)
+    since = torch.zeros(b.n_seg, dtype=torch.long, device=dev)
+    decays = torch.zeros(b.n_seg, dtype=torch.long, device=dev)
+    active = torch.ones(b.n_seg, dtype=torch.bool, device=dev)
+    keep_p = (cfg.chunk_frames / b.chunk.float()).clamp(max=1.0) if cfg.chunk_frames else None  # (N,)
+    current = None
+    it = 0
+    for it in range(1, cfg.max_iters + 1):
+        if current is None:  # the frames of active segments, gathered once (again when some stop)
+            current = b.take(torch.nonzero(active[b.seg]).squeeze(1))
+        x, a, c, length, u, rows, seg = current
+        weight = None
+        if keep_p is not None:
+            p = keep_p[rows]
+            keep = torch.nonzero(torch.rand(rows.shape[0], generator=gen, device=dev) < p).squeeze(1)
+            x, a, c, length, u, rows, seg = (t[keep] for t in current)
+            weight = 1.0 / p[keep]
+        z = codes.detach().requires_grad_(True)
+        err = dec.error(z[rows], a, c, length, u, x)  # (F', D)
+        per_frame = err.square().sum(1)
+        if weight is not None:
+            per_frame = per_frame * weight
+        per_frame.sum().backward()
+        g = z.grad  # (N, d)
+        seg_loss = torch.zeros(b.n_seg, dtype=torch.float64, device=dev).index_add_(0, seg, per_frame.detach().double())
+
+        # plateau bookkeeping, per segment, on the loss at the current codes
+        improved = seg_loss < best * (1.0 - cfg.rel_tol)
+        best = torch.minimum(best, seg_loss)
+        since = torch.where(improved, torch.zeros_like(since), since + 1)
+        plateau = active & (since >= cfg.patience)
+        lr = torch.where(plateau, lr * cfg.decay_factor, lr)
+        decays = decays + plateau.long()
+        since = torch.where(plateau, torch.zeros_like(since), since)
+        done = plateau & (decays > cfg.decays)
+        if bool(done.any()):
+            active = active & ~done
+            current = None
+            if not bool(active.any()):
+                break
+
+        # Adam on the rows of active segments
+        row_on = active[b.seg_of_code]  # (N,)
+        steps = steps + row_on.float()
+        on = row_on[:, None]
+        m = torch.where(on, beta1 * m + (1 - beta1) * g, m)
+        v = torch.where(on, beta2 * v + (1 - beta2) * g.square(), v)
+        t = steps.clamp(min=1)[:, None]
+        update = lr[b.seg_of_code][:, None] * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
+        codes -= torch.where(on, update, torch.zeros_like(update))
+    return it
+
+
+def _check_inputs(dec: Decoder, segments: Sequence[Any], labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != len(segments) or (labels.size and labels.dtype.kind not in "iu"):
+        raise ValueError("labels must be one integer class per segment")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= dec.num_classes):
+        raise ValueError(f"segment labels must be in 0..{dec.num_classes - 1}")
+    lengths = np.empty(len(segments), dtype=np.int64)
+    for i, s in enumerate(segments):
+        shape = np.shape(s)
+        if len(shape) != 2 or shape[0] != dec.dim or shape[1] < 1:
+            raise ValueError(f"segment {i}: features must be ({dec.dim}, L>=1), got shape {shape}")
+        lengths[i] = shape[1]
+    return labels, lengths
+
+
+def invert_segments(model: Prior | Decoder, segments: Sequence[Any], labels: Any, ips: int,
+                    config: InvertConfig = InvertConfig(), *, init: np.ndarray | None = None,
+                    on_batch: Callable[[dict[str, Any]], None] | None = None) -> Inversion:
+    """Fit ``min(ips, L)`` codes to each segment with the decoder frozen.
+
+    model
+        A :class:`Prior` (its encoder gives the initial codes) or a bare :class:`Decoder` (then the
+        codes start at ``init``, or at 0).
+    segments
+        Features of each segment, (D, L) arrays (memory-mapped views are fine: a batch's frames are
+        read when the batch is processed).
+    labels
+        Class of each segment.
+    init
+        Optional (N, d) initial codes, N = total codes; overrides the encoder.
+    on_batch
+        Called after each batch with ``{"batch", "batches", "segments", "frames", "iterations"}``.
+
+    ``config.max_iters = 0`` returns the initial codes (the ``encoded`` baseline).
+    """
+    config.check()
+    dec, encoder = _parts(model)
+    labels, lengths = _check_inputs(dec, segments, labels)
+    counts = codes_per_segment(lengths, ips)
+    first = _offsets(counts)
+    n_codes = int(first[-1])
+    if init is not None:
+        init = np.asarray(init, dtype=np.float32)
+        if init.shape != (n_codes, dec.latent):
+            raise ValueError(f"init codes must have shape {(n_codes, dec.latent)}, got {init.shape}")
+    device = dec.mean.device
+    out = np.zeros((n_codes, dec.latent), dtype=np.float32)
+    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(dec.dim), np.zeros(dec.dim), 0
+    grads = [p.requires_grad for p in dec.parameters()]
+    was_training = dec.training
+    dec.eval().requires_grad_(False)
+    try:
+        batches = _batches(lengths, config.batch_frames)
+        for bi, (s0, s1) in enumerate(batches):
+            b = _Batch(segments[s0:s1], labels[s0:s1], lengths[s0:s1], counts[s0:s1], device)
+            r0, r1 = int(first[s0]), int(first[s1])
+            if init is not None:
+                codes = torch.from_numpy(init[r0:r1].copy()).to(device)
+            elif encoder is not None:
+                codes = _encoder_init(encoder, b, config.batch_frames)
+            else:
+                codes = torch.zeros(b.n_codes, dec.latent, device=device)
+            gen = torch.Generator(device=device)
+            gen.manual_seed(config.seed * 1_000_003 + bi)
+            iters = _fit(dec, b, codes, config, gen) if config.max_iters else 0
+            out[r0:r1] = codes.cpu().numpy()
+            with torch.no_grad():
+                y = dec(codes[b.rows], b.a, b.c, b.length, b.u)
+                sse += float((y - b.x).double().square().sum())
+            xd = b.x.double()
+            sum_x += xd.sum(0).cpu().numpy()
+            sum_x2 += xd.square().sum(0).cpu().numpy()
+            n_frames += b.x.shape[0]
+            if on_batch is not None:
+                on_batch({"batch": bi + 1, "batches": len(batches), "segments": s1 - s0,
+                          "frames": int(b.x.shape[0]), "iterations": iters})
+            del b
+    finally:
+        for p, g in zip(dec.parameters(), grads):
+            p.requires_grad_(g)
+        dec.train(was_training)
+    variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
+    error = sse / variance if variance > 0 else (0.0 if sse == 0 else math.inf)
+    return Inversion(out, counts, error)
+
+
+def encode_segments(prior: Prior, segments: Sequence[Any], labels: Any, ips: int,
+                    batch_frames: int = 32768) -> Inversion:
+    """The ``encoded`` baseline: each code is its chunk's mean encoder output (no inversion)."""
+    return invert_segments(prior, segments, labels, ips, InvertConfig(max_iters=0, batch_frames=batch_frames))
+
+
+# --------------------------------------------------------------------------- restoration
+
+
+@torch.no_grad()
+def decode_segments(decoder: Decoder, labels: Any, lengths: Any, codes: Any, counts: Any,
+                    batch_frames: int = 32768) -> np.ndarray:
+    """Restore consecutive segments at their exact lengths: a (D, sum(lengths)) float32 array.
+
+    Frame ``t`` of a segment of ``L`` frames with ``n`` codes uses code ``i = floor(((t+1) n - 1) / L)``
+    of that segment, position ``c = (t + 0.5) / L`` and (for ``chunk_input`` decoders) position
+    ``u = (t - lo + 0.5) / (hi - lo)`` in its chunk ``[lo, hi) = [floor(iL/n), floor((i+1)L/n))``.
+    Memory is bounded by ``batch_frames`` frames at a time (plus the output).
+    """
+    lengths, counts = _check_layout(lengths, counts)
+    labels = np.asarray(labels)
+    if labels.shape != lengths.shape or (labels.size and labels.dtype.kind not in "iu"):
+        raise ValueError("labels must be one integer class per segment")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= decoder.num_classes):
+        raise ValueError(f"segment labels must be in 0..{decoder.num_classes - 1}")
+    codes = np.asarray(codes, dtype=np.float32)
+    if codes.shape != (int(counts.sum()), decoder.latent):
+        raise ValueError(f"codes must have shape {(int(counts.sum()), decoder.latent)}, got {codes.shape}")
+    if batch_frames < 1:
+        raise ValueError("batch_frames must be positive")
+    device = decoder.mean.device
+    seg, rows, c, u = _frame_layout(lengths, counts)
+    total = seg.shape[0]
+    out = np.empty((decoder.dim, total), dtype=np.float32)
+    z_all = torch.from_numpy(codes).to(device)
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        for s in range(0, total, batch_frames):
+            sl = slice(s, min(total, s + batch_frames))
+            idx = torch.from_numpy(rows[sl]).to(device)
+            a = torch.from_numpy(labels[seg[sl]]).to(device)
+            cc = torch.from_numpy(c[sl].astype(np.float32)).to(device)
+            length = torch.from_numpy(lengths[seg[sl]]).to(device)
+            uu = torch.from_numpy(u[sl].astype(np.float32)).to(device)
+            out[:, sl] = decoder(z_all[idx], a, cc, length, uu).float().cpu().numpy().T
+    finally:
+        decoder.train(was_training)
+    return out

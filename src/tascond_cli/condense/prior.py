@@ -1,0 +1,599 @@
+"""The generative prior: a conditional VAE over frames of segment chunks (method.md section 4, step 1).
+
+Ding, Chen & Yao (CVPR 2025) train an encoder ``E(x, onehot(a), c) -> (mu, logvar)`` and a decoder
+``G(z, onehot(a), c) -> x`` (two-layer MLPs, latent 256) with MSE + KL over single frames, where
+``a`` is the frame's action and ``c`` its position in its segment. Network inversion
+(:mod:`.invert`) then freezes ``G`` and fits one code per *chunk* of a segment (``K`` chunks per
+segment). What matters is how well ``G`` reproduces a chunk of frames from one code, so we train
+for exactly that, and add cheap inputs:
+
+- Chunk training (``ips`` = K > 0): a training example is a chunk of a real segment, cut by the
+  archive's chunk rule (``n = min(K, L)`` chunks, chunk ``i`` = frames ``[floor(iL/n),
+  floor((i+1)L/n))``). The chunk's code is the mean of the per-frame encoder outputs over
+  ``chunk_frames`` frames sampled from it, which is also how inversion initialises a code; the
+  decoder reconstructs those frames from that one code. ``ips=0`` is the paper's frame VAE.
+- Position within the chunk, ``u = (t - lo + 0.5) / (hi - lo)`` (``chunk_input``), besides the
+  position in the segment ``c = (t + 0.5) / L`` (the archive's convention): one code can then
+  describe how its chunk *changes*, not only its level. Slow drifts are a large part of real
+  features, so this is worth more than extra codes (``benchmarks/prior_quality.py``). The encoder
+  sees ``u`` too, so its mean over a chunk can carry a slope.
+- A learned class embedding (``embed`` wide) instead of a one-hot vector; Fourier features of the
+  position, ``c, sin(2^k pi c), cos(2^k pi c)`` for ``k < fourier`` (start, middle and end of an
+  action look different); optionally ``log L`` (``length_input``).
+- Per-channel normalisation: the encoder sees ``(x - mean) / std`` and the decoder predicts
+  ``mean + std * net(...)``; ``mean`` and ``std`` come from training frames and are decoder buffers.
+- Non-negative output (``output="relu"``): features are averaged ReLU outputs, often exactly 0.
+  Training uses a *censored* error, ``y - x`` where ``x > 0`` and ``relu(y)`` where ``x == 0``:
+  the error of ``relu(y)``, except that a frame predicted below 0 where the target is positive
+  still gets a gradient.
+- A small KL weight ``beta`` (an almost-deterministic autoencoder with a tame latent scale), AdamW
+  with a cosine learning-rate decay, and a step budget instead of epochs.
+
+Loss per frame (averaged over the batch): ``sum_ch w_ch * err_ch^2 / D + beta * KL / D`` (KL of the
+chunk's code), with ``w_ch = 1 / mean_ch(var)`` (``loss_space="raw"``: raw feature units, what
+restoration is judged by) or ``w_ch = 1 / var_ch`` (``"channel"``: every channel counts alike).
+
+Memory stays bounded whatever the dataset size: frames come from a pool of at most ``pool_mb``
+megabytes. A dataset that fits is loaded once. Otherwise the pool is a ring of slots of ``refresh``
+frames, filled with windows of random videos (drawn in proportion to their length); every step one
+slot is refilled with a fresh window, so training streams through the data. Chunks never cross a
+window's edge (a chunk cut by one is clipped to it). The normalisation statistics come from the
+initial pool. Training is deterministic for a given seed on CPU and leaves torch's global RNG alone.
+
+The decoder exports to plain arrays (:func:`decoder_state`) and is rebuilt from them, checking
+everything, by :func:`load_decoder` (the archive is untrusted input; no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "DECODER_ARCH",
+    "Decoder",
+    "Encoder",
+    "Prior",
+    "PriorConfig",
+    "config_dict",
+    "decoder_state",
+    "encode",
+    "load_decoder",
+    "position_features",
+    "segment_frames",
+    "train_prior",
+]
+
+DECODER_ARCH = "tascond-mlp-v1"
+"""Name of the decoder architecture in :func:`decoder_state`'s config (``"arch"``)."""
+
+_ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU}
+_OUTPUTS = ("relu", "linear")
+_LOSS_SPACES = ("raw", "channel")
+_LOG_LENGTH_SCALE = 8.0  # log(L) / 8 stays within about [0, 1.5] for any real segment
+_CHUNK_FOURIER = 1  # u, sin(pi u), cos(pi u)
+_STD_FLOOR = 1e-4  # relative to the mean std: channels that never vary do not blow up
+
+
+class VideoLike(Protocol):
+    """What training needs of a video (:class:`tascond_cli.data.Video` has it)."""
+
+    labels: np.ndarray
+
+    def features(self) -> np.ndarray: ...
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """Architecture and training of the prior.
+
+    latent, hidden, layers, embed, fourier, length_input, chunk_input, output, activation
+        Architecture: latent size d, hidden width, hidden layers per MLP, class embedding size,
+        segment-position frequencies, whether log(L) and the position within the chunk are
+        inputs, output non-linearity, hidden activation.
+    ips, chunk_frames
+        Train on chunks of ``min(ips, L)`` per segment (use the ``ips`` you will invert with;
+        0: single frames, as the paper), sampling ``chunk_frames`` frames of each chunk.
+    steps, batch, lr, weight_decay, beta, beta_warmup, loss_space
+        Training: AdamW steps of ``batch`` frames (``batch // chunk_frames`` chunks), peak learning
+        rate (cosine decay to 5% of it), KL weight, fraction of steps over which it ramps up from
+        0, and how channels are weighted.
+    pool_mb, refresh
+        Frame pool size in megabytes, and frames replaced per step when the data does not fit.
+    seed
+        Everything random (initialisation, batches, the VAE noise) derives from it.
+    """
+
+    latent: int = 64
+    hidden: int = 512
+    layers: int = 2
+    embed: int = 32
+    fourier: int = 4
+    length_input: bool = False
+    chunk_input: bool = True
+    output: str = "relu"
+    activation: str = "silu"
+    ips: int = 8
+    chunk_frames: int = 8
+    steps: int = 4000
+    batch: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    beta: float = 0.01
+    beta_warmup: float = 0.0
+    loss_space: str = "raw"
+    pool_mb: float = 256.0
+    refresh: int = 256
+    seed: int = 0
+
+    def check(self) -> PriorConfig:
+        """Raise ValueError naming the first bad field; return self."""
+        for name in ("latent", "hidden", "layers", "embed", "steps", "batch", "refresh", "chunk_frames"):
+            _check_int(name, getattr(self, name), 1, 1 << 20)
+        _check_int("fourier", self.fourier, 0, 16)
+        _check_int("ips", self.ips, 0, 1 << 20)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        for name in ("length_input", "chunk_input"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.chunk_input and self.ips == 0:
+            raise ValueError("chunk_input needs chunk training (ips > 0)")
+        if self.ips and self.batch < self.chunk_frames:
+            raise ValueError(f"batch ({self.batch}) must hold at least one chunk of {self.chunk_frames} frames")
+        _check_choice("output", self.output, _OUTPUTS)
+        _check_choice("activation", self.activation, tuple(_ACTIVATIONS))
+        _check_choice("loss_space", self.loss_space, _LOSS_SPACES)
+        for name, lo, hi in (("lr", 0.0, 10.0), ("weight_decay", 0.0, 10.0), ("beta", 0.0, 1e6),
+                             ("beta_warmup", 0.0, 1.0), ("pool_mb", 0.0, 1e7)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
+        if self.lr <= 0 or self.pool_mb <= 0:
+            raise ValueError("lr and pool_mb must be positive")
+        return self
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def config_dict(config: PriorConfig) -> dict[str, Any]:
+    """A PriorConfig as a plain dict (for recording how an archive was made)."""
+    return asdict(config)
+
+
+# --------------------------------------------------------------------------- modules
+
+
+def position_features(c: torch.Tensor, fourier: int, length: torch.Tensor | None = None) -> torch.Tensor:
+    """``[c, sin(2^k pi c) for k < F, cos(2^k pi c) for k < F, (log L / 8)]`` -> (N, 1 + 2F (+1))."""
+    c = c.float()
+    feats = [c[:, None]]  # (N, 1)
+    if fourier:
+        freqs = math.pi * 2.0 ** torch.arange(fourier, device=c.device, dtype=torch.float32)  # (F,)
+        ang = c[:, None] * freqs  # (N, F)
+        feats += [torch.sin(ang), torch.cos(ang)]
+    if length is not None:
+        feats.append((torch.log(length.float()) / _LOG_LENGTH_SCALE)[:, None])
+    return torch.cat(feats, dim=1)
+
+
+def _n_conditions(fourier: int, length_input: bool, chunk_input: bool) -> int:
+    return 1 + 2 * fourier + int(length_input) + (1 + 2 * _CHUNK_FOURIER) * int(chunk_input)
+
+
+def _conditions(mod: Decoder | Encoder, c: torch.Tensor, length: torch.Tensor | None,
+                u: torch.Tensor | None) -> torch.Tensor:
+    """Position features of (c, L, u) as the module was built to see them, (N, P)."""
+    if mod.length_input and length is None:
+        raise ValueError("this model needs segment lengths")
+    if mod.chunk_input and u is None:
+        raise ValueError("this model needs positions within chunks (u)")
+    feats = [position_features(c, mod.fourier, length if mod.length_input else None)]
+    if mod.chunk_input:
+        feats.append(position_features(u, _CHUNK_FOURIER))
+    return torch.cat(feats, dim=1)
+
+
+def _mlp(n_in: int, hidden: int, layers: int, n_out: int, activation: str) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(n_in if i == 0 else hidden, hidden), _ACTIVATIONS[activation]()]
+    mods.append(nn.Linear(hidden, n_out))
+    return nn.Sequential(*mods)
+
+
+class Decoder(nn.Module):
+    """``G(z, a, c[, L][, u]) -> x``: code, class index and positions to a raw feature frame."""
+
+    def __init__(self, dim: int, num_classes: int, latent: int, hidden: int, layers: int, embed: int,
+                 fourier: int, length_input: bool, chunk_input: bool, output: str, activation: str) -> None:
+        super().__init__()
+        self.dim, self.num_classes, self.latent = dim, num_classes, latent
+        self.hidden, self.layers, self.embed_dim = hidden, layers, embed
+        self.fourier, self.length_input, self.chunk_input = fourier, length_input, chunk_input
+        self.output, self.activation = output, activation
+        self.embed = nn.Embedding(num_classes, embed)
+        n_in = latent + embed + _n_conditions(fourier, length_input, chunk_input)
+        self.net = _mlp(n_in, hidden, layers, dim, activation)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def config(self) -> dict[str, Any]:
+        """The JSON-able hyperparameters that, with the weights, rebuild this decoder."""
+        return {
+            "arch": DECODER_ARCH, "dim": self.dim, "num_classes": self.num_classes, "latent": self.latent,
+            "hidden": self.hidden, "layers": self.layers, "embed": self.embed_dim, "fourier": self.fourier,
+            "length_input": self.length_input, "chunk_input": self.chunk_input, "output": self.output,
+            "activation": self.activation,
+        }
+
+    def preact(self, z: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None = None,
+               u: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw-space output before the output non-linearity, (N, D)."""
+        h = torch.cat([z, self.embed(a), _conditions(self, c, length, u)], dim=1)  # (N, d + E + P)
+        return self.mean + self.std * self.net(h)  # (N, D)
+
+    def forward(self, z: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None = None,
+                u: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.preact(z, a, c, length, u)
+        return torch.relu(y) if self.output == "relu" else y
+
+    def error(self, z: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None,
+              u: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        """Fitting error ``prediction - x`` per element, (N, D); censored at 0 for relu output."""
+        y = self.preact(z, a, c, length, u)
+        if self.output == "relu":
+            return torch.where(x > 0, y - x, torch.relu(y))
+        return y - x
+
+
+class Encoder(nn.Module):
+    """``E(x, a, c[, L][, u]) -> (mu, logvar)`` per frame; sees per-channel normalised frames."""
+
+    def __init__(self, dim: int, num_classes: int, cfg: PriorConfig) -> None:
+        super().__init__()
+        self.fourier, self.length_input, self.chunk_input = cfg.fourier, cfg.length_input, cfg.chunk_input
+        self.embed = nn.Embedding(num_classes, cfg.embed)
+        n_in = dim + cfg.embed + _n_conditions(cfg.fourier, cfg.length_input, cfg.chunk_input)
+        self.net = _mlp(n_in, cfg.hidden, cfg.layers, 2 * cfg.latent, cfg.activation)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None = None,
+                u: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.cat([(x - self.mean) / self.std, self.embed(a), _conditions(self, c, length, u)], dim=1)
+        mu, logvar = self.net(h).chunk(2, dim=1)  # (N, d) each
+        return mu, logvar.clamp(-12.0, 8.0)
+
+
+class Prior(nn.Module):
+    """The trained conditional VAE: ``encoder``, ``decoder`` and the ``config`` that made them."""
+
+    def __init__(self, dim: int, num_classes: int, config: PriorConfig) -> None:
+        super().__init__()
+        self.config, self.dim, self.num_classes = config, dim, num_classes
+        self.encoder = Encoder(dim, num_classes, config)
+        self.decoder = Decoder(dim, num_classes, config.latent, config.hidden, config.layers, config.embed,
+                               config.fourier, config.length_input, config.chunk_input, config.output,
+                               config.activation)
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        for m in (self.encoder, self.decoder):
+            m.mean.copy_(mean)
+            m.std.copy_(std)
+
+
+# --------------------------------------------------------------------------- frame pool
+
+
+def segment_frames(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every frame of a label sequence: its index t in its segment and the segment's length L.
+
+    ``(t + 0.5) / L`` is the frame's position ``c``. Both int64, (T,).
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(labels[1:] != labels[:-1]) + 1))
+    lengths = np.diff(np.concatenate((starts, [labels.size])))
+    return np.arange(labels.size) - np.repeat(starts, lengths), np.repeat(lengths, lengths)
+
+
+class _FramePool:
+    """A bounded pool of training frames, with per frame its class, t, L and its run in the pool.
+
+    A *run* is the stretch of the pool holding consecutive frames of one segment (a whole segment
+    when the dataset fits, else the part of it inside one loaded window).
+    """
+
+    def __init__(self, videos: Sequence[VideoLike], dim: int, capacity: int, refresh: int,
+                 rng: np.random.Generator) -> None:
+        self.videos, self.rng = videos, rng
+        self.frames = np.array([len(v.labels) for v in videos], dtype=np.int64)
+        total = int(self.frames.sum())
+        if total == 0:
+            raise ValueError("no training frames")
+        self.static = total <= capacity
+        self.slot = min(refresh, capacity)
+        self.size = total if self.static else capacity // self.slot * self.slot
+        self.x = np.empty((self.size, dim), np.float32)  # (P, D)
+        self.a, self.t, self.length = (np.empty(self.size, np.int64) for _ in range(3))
+        self.run_lo, self.run_hi = np.empty(self.size, np.int64), np.empty(self.size, np.int64)
+        self.next_slot = 0
+        if self.static:
+            at = 0
+            for i in range(len(videos)):
+                at = self._put(i, 0, int(self.frames[i]), at)
+        else:
+            # many small windows first, so that the statistics see many videos
+            window = max(1, min(self.slot, capacity // 256))
+            for s in range(self.size // self.slot):
+                self._fill_slot(s, window)
+
+    def _put(self, i: int, t0: int, n: int, at: int) -> int:
+        v = self.videos[i]
+        feats = v.features()
+        if feats.shape[1] < self.frames[i]:
+            raise ValueError(f"video {i}: {feats.shape[1]} feature frames but {self.frames[i]} labels")
+        sl = slice(at, at + n)
+        self.x[sl] = np.asarray(feats[:, t0 : t0 + n], dtype=np.float32).T
+        t, length = segment_frames(v.labels)
+        self.a[sl], self.t[sl], self.length[sl] = v.labels[t0 : t0 + n], t[t0 : t0 + n], length[t0 : t0 + n]
+        lab = self.a[sl]
+        starts = np.concatenate(([0], np.flatnonzero(lab[1:] != lab[:-1]) + 1))
+        runs = np.diff(np.concatenate((starts, [n])))
+        self.run_lo[sl] = at + np.repeat(starts, runs)
+        self.run_hi[sl] = at + np.repeat(starts + runs, runs)
+        return at + n
+
+    def _fill_slot(self, s: int, window: int) -> None:
+        at, end = s * self.slot, (s + 1) * self.slot
+        p = self.frames / self.frames.sum()
+        while at < end:
+            i = int(self.rng.choice(len(self.videos), p=p))
+            w = int(min(window, end - at, self.frames[i]))
+            t0 = int(self.rng.integers(0, self.frames[i] - w + 1))
+            at = self._put(i, t0, w, at)
+
+    def step(self) -> None:
+        """Refill the oldest slot with a fresh window, unless the whole dataset is loaded."""
+        if not self.static:
+            self._fill_slot(self.next_slot, self.slot)
+            self.next_slot = (self.next_slot + 1) % (self.size // self.slot)
+
+    def sample(self, n_chunks: int, per_chunk: int, ips: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pool indices (n_chunks, per_chunk) of frames of random chunks, and their positions u.
+
+        A chunk is picked through a uniformly random frame, i.e. in proportion to its length;
+        its frames are drawn uniformly with replacement. ``ips=0``: single frames, u = 0.5.
+        """
+        j = self.rng.integers(0, self.size, size=n_chunks)  # (B,)
+        if ips == 0:
+            return j[:, None], np.full((n_chunks, 1), 0.5)
+        length, t = self.length[j], self.t[j]
+        n = np.minimum(ips, length)
+        i = ((t + 1) * n - 1) // length  # the chunk of frame j
+        lo, hi = i * length // n, (i + 1) * length // n  # in segment frames
+        plo = np.maximum(j - t + lo, self.run_lo[j])  # in pool rows, clipped to the loaded run
+        phi = np.minimum(j - t + hi, self.run_hi[j])
+        r = self.rng.random((n_chunks, per_chunk))
+        idx = plo[:, None] + (r * (phi - plo)[:, None]).astype(np.int64)  # (B, F)
+        u = (self.t[idx] - lo[:, None] + 0.5) / (hi - lo)[:, None]
+        return idx, u
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        s1, s2 = np.zeros(self.x.shape[1]), np.zeros(self.x.shape[1])
+        for r in range(0, self.size, 8192):  # float64 sums, a block at a time
+            block = self.x[r : r + 8192].astype(np.float64)
+            s1 += block.sum(0)
+            s2 += np.square(block).sum(0)
+        mean = s1 / self.size
+        std = np.sqrt(np.maximum(s2 / self.size - mean**2, 0.0))
+        std = np.maximum(std, _STD_FLOOR * max(float(std.mean()), 1e-12))
+        return mean, std
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_prior(videos: Sequence[VideoLike], num_classes: int, config: PriorConfig = PriorConfig(),
+                device: str | torch.device = "cpu",
+                on_step: Callable[[int, dict[str, float]], None] | None = None) -> Prior:
+    """Train the conditional VAE on chunks of ``videos`` for ``config.steps`` steps.
+
+    ``on_step(step, {"loss", "recon", "kl", "lr"})`` is called after every step (1-based).
+    Returns the prior in eval mode on ``device``.
+    """
+    config.check()
+    _check_int("num_classes", num_classes, 1, 1 << 20)
+    if not videos:
+        raise ValueError("no training videos")
+    dim = int(videos[0].features().shape[0])
+    for i, v in enumerate(videos):
+        labels = np.asarray(v.labels)
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"video {i}: labels outside 0..{num_classes - 1}")
+    device = torch.device(device)
+    rng = np.random.default_rng(config.seed)
+    per_chunk = config.chunk_frames if config.ips else 1
+    n_chunks = config.batch // per_chunk
+    capacity = max(config.batch, int(config.pool_mb * 2**20 / (4 * dim)))
+    pool = _FramePool(videos, dim, capacity, config.refresh, rng)
+    mean, std = pool.stats()
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        prior = Prior(dim, num_classes, config)
+    prior.set_normalisation(torch.from_numpy(mean).float(), torch.from_numpy(std).float())
+    prior.to(device).train()
+    weight = 1.0 / (std**2 if config.loss_space == "channel" else np.full(dim, (std**2).mean()))
+    weight_t = torch.from_numpy(weight).float().to(device)  # (D,)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(config.seed)
+    opt = torch.optim.AdamW(prior.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    if pool.static:  # the whole dataset lives on the device; batches are index gathers
+        stored = [torch.from_numpy(arr).to(device) for arr in (pool.x, pool.a, pool.t, pool.length)]
+    for step in range(1, config.steps + 1):
+        idx, u_np = pool.sample(n_chunks, per_chunk, config.ips)  # (B, F) each
+        flat = idx.reshape(-1)
+        if pool.static:
+            it = torch.from_numpy(flat).to(device)
+            x, a, t, length = (arr[it] for arr in stored)
+        else:
+            x, a, t, length = (torch.from_numpy(arr[flat]).to(device) for arr in (pool.x, pool.a, pool.t, pool.length))
+        c = (t.float() + 0.5) / length.float()
+        u = torch.from_numpy(u_np.reshape(-1).astype(np.float32)).to(device)
+        lr = config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - 1) / max(1, config.steps))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        warm = config.beta_warmup * config.steps
+        beta = config.beta * (min(1.0, step / warm) if warm > 0 else 1.0)
+
+        mu, logvar = prior.encoder(x, a, c, length, u)  # (B*F, d) each
+        mu = mu.view(n_chunks, per_chunk, -1).mean(1)  # (B, d): the chunk's code
+        logvar = logvar.view(n_chunks, per_chunk, -1).mean(1)
+        eps = torch.randn(mu.shape, generator=gen, device=device)
+        z = (mu + eps * torch.exp(0.5 * logvar)).repeat_interleave(per_chunk, dim=0)  # (B*F, d)
+        err = prior.decoder.error(z, a, c, length, u, x)  # (B*F, D)
+        recon = (err.square() * weight_t).sum(1).mean() / dim
+        kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1).mean() / dim
+        loss = recon + beta * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        pool.step()
+        if on_step is not None:
+            on_step(step, {"loss": loss.item(), "recon": recon.item(), "kl": kl.item(), "lr": lr})
+    return prior.eval()
+
+
+@torch.no_grad()
+def encode(prior: Prior, x: Any, a: Any, c: Any, length: Any = None, u: Any = None) -> torch.Tensor:
+    """The encoder's mean ``mu`` for raw frames ``x`` (N, D) with classes ``a``, positions ``c`` (N,).
+
+    ``length`` (segment lengths) and ``u`` (positions within chunks) are needed when the prior
+    was built with ``length_input`` / ``chunk_input``. Arrays or tensors; returns a float32 tensor
+    (N, d) on the prior's device.
+    """
+    dev = next(prior.parameters()).device
+
+    def tensor(v: Any, dtype: torch.dtype) -> torch.Tensor:
+        if torch.is_tensor(v):
+            return v.to(device=dev, dtype=dtype)
+        return torch.tensor(np.asarray(v), dtype=dtype, device=dev)  # a copy: inputs may be read-only
+
+    x, a, c = tensor(x, torch.float32), tensor(a, torch.long), tensor(c, torch.float32)
+    length = None if length is None else tensor(length, torch.long)
+    u = None if u is None else tensor(u, torch.float32)
+    return prior.encoder(x, a, c, length, u)[0]
+
+
+# --------------------------------------------------------------------------- export / import
+
+
+def decoder_state(prior: Prior | Decoder) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The decoder as ``(config, weights)``: a JSON-able dict and named float32 arrays (copies)."""
+    dec = prior.decoder if isinstance(prior, Prior) else prior
+    weights = {name: t.detach().cpu().float().numpy().copy() for name, t in dec.state_dict().items()}
+    return dec.config(), weights
+
+
+_CONFIG_INTS = {  # name: (min, max); bounds keep an untrusted config from asking for absurd tensors
+    "dim": (1, 1 << 16), "num_classes": (1, 1 << 16), "latent": (1, 1 << 14), "hidden": (1, 1 << 14),
+    "layers": (1, 16), "embed": (1, 1 << 12), "fourier": (0, 16),
+}
+_CONFIG_BOOLS = ("length_input", "chunk_input")
+
+
+def _expected_shapes(cfg: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    n_in = cfg["latent"] + cfg["embed"] + _n_conditions(cfg["fourier"], cfg["length_input"], cfg["chunk_input"])
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (cfg["num_classes"], cfg["embed"]),
+                                          "mean": (cfg["dim"],), "std": (cfg["dim"],)}
+    width = n_in
+    for i in range(cfg["layers"]):  # nn.Sequential: Linear at 2i, activation at 2i + 1
+        shapes[f"net.{2 * i}.weight"] = (cfg["hidden"], width)
+        shapes[f"net.{2 * i}.bias"] = (cfg["hidden"],)
+        width = cfg["hidden"]
+    shapes[f"net.{2 * cfg['layers']}.weight"] = (cfg["dim"], width)
+    shapes[f"net.{2 * cfg['layers']}.bias"] = (cfg["dim"],)
+    return shapes
+
+
+def load_decoder(config: Mapping[str, Any], weights: Mapping[str, Any]) -> Decoder:
+    """Rebuild a decoder from :func:`decoder_state`'s output, trusting nothing.
+
+    Raises ValueError naming the problem when the config has a missing, unknown or out-of-range
+    entry, or a weight is missing, unexpected, not a float array, wrongly shaped or not finite.
+    Returns the decoder in eval mode on the CPU, float32.
+    """
+    if not isinstance(config, Mapping):
+        raise ValueError(f"decoder config must be a mapping, got {type(config).__name__}")
+    expected_keys = {"arch", *_CONFIG_INTS, *_CONFIG_BOOLS, "output", "activation"}
+    missing, unknown = expected_keys - set(config), set(config) - expected_keys
+    if missing:
+        raise ValueError(f"decoder config lacks {', '.join(sorted(missing))}")
+    if unknown:
+        raise ValueError(f"decoder config has unknown entries {', '.join(sorted(map(str, unknown)))}")
+    if config["arch"] != DECODER_ARCH:
+        raise ValueError(f"decoder arch must be {DECODER_ARCH!r}, got {config['arch']!r}")
+    cfg: dict[str, Any] = {}
+    for name, (lo, hi) in _CONFIG_INTS.items():
+        v = config[name]
+        if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)) or not lo <= v <= hi:
+            raise ValueError(f"decoder config {name} must be an integer in [{lo}, {hi}], got {v!r}")
+        cfg[name] = int(v)
+    for name in _CONFIG_BOOLS:
+        if not isinstance(config[name], (bool, np.bool_)):
+            raise ValueError(f"decoder config {name} must be true or false, got {config[name]!r}")
+        cfg[name] = bool(config[name])
+    if config["output"] not in _OUTPUTS:
+        raise ValueError(f"decoder config output must be one of {', '.join(_OUTPUTS)}, got {config['output']!r}")
+    if config["activation"] not in _ACTIVATIONS:
+        raise ValueError(f"decoder config activation must be one of {', '.join(_ACTIVATIONS)}, "
+                         f"got {config['activation']!r}")
+    cfg["output"], cfg["activation"] = str(config["output"]), str(config["activation"])
+
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"decoder weights must be a mapping, got {type(weights).__name__}")
+    shapes = _expected_shapes(cfg)
+    missing, unknown = set(shapes) - set(weights), set(weights) - set(shapes)
+    if missing:
+        raise ValueError(f"decoder weights lack {', '.join(sorted(missing))}")
+    if unknown:
+        raise ValueError(f"decoder weights have unexpected {', '.join(sorted(map(str, unknown)))}")
+    state = {}
+    for name, shape in shapes.items():
+        w = weights[name]
+        if not isinstance(w, np.ndarray) or w.dtype.kind != "f" or w.dtype.itemsize not in (2, 4, 8):
+            raise ValueError(f"decoder weight {name} must be a float16/32/64 array, got "
+                             f"{getattr(w, 'dtype', type(w).__name__)}")
+        if w.shape != shape:
+            raise ValueError(f"decoder weight {name} has shape {w.shape}, expected {shape}")
+        w32 = w.astype(np.float32)
+        if not np.isfinite(w32).all():
+            raise ValueError(f"decoder weight {name} has non-finite values")
+        state[name] = torch.from_numpy(np.ascontiguousarray(w32))
+    if (state["std"] <= 0).any():
+        raise ValueError("decoder weight std must be positive")
+    with torch.random.fork_rng(devices=[]):  # the initial values are overwritten; leave the RNG alone
+        dec = Decoder(cfg["dim"], cfg["num_classes"], cfg["latent"], cfg["hidden"], cfg["layers"], cfg["embed"],
+                      cfg["fourier"], cfg["length_input"], cfg["chunk_input"], cfg["output"], cfg["activation"])
+    dec.load_state_dict(state, strict=True)
+    return dec.eval()

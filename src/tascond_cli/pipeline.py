@@ -1,0 +1,227 @@
+"""``condense``: a dataset's training split in, one :class:`~tascond_cli.archive.Archive` out.
+
+The phases (each reports progress through ``on_phase(name, done, total)``; nothing is printed):
+
+1. **sample**: furthest-point sampling of the training videos by normalised edit distance between
+   transcripts, down to ``ratio`` of them (``sampling="random"``: a random subset instead);
+2. **prior**: the conditional generator, trained on frames of *all* training videos (memory-mapped,
+   in mini-batches) for ``prior.steps`` steps;
+3. **invert**: with the decoder frozen, ``min(ips, L)`` codes per segment of the kept videos, fitted
+   from the encoder's guess until the reconstruction error stops improving;
+4. the archive: settings, mapping, kept videos' action order and segment lengths, the codes (float16
+   by default) and the decoder's weights (float16 by default) as plain arrays.
+
+The same dataset, settings and seed give the same archive, byte for byte (on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tascond_cli.archive import Archive
+from tascond_cli.data import Dataset, open_dataset
+from tascond_cli.errors import TascondError
+
+__all__ = ["CondenseConfig", "CondenseResult", "condense_dataset", "train_feature_bytes"]
+
+PhaseCallback = Callable[[str, int, int], None]
+SAMPLINGS = ("fps", "random")
+CODE_DTYPES = ("float16", "float32")
+
+
+@dataclass(frozen=True)
+class CondenseConfig:
+    """Everything ``tascond condense`` can set (the archive records it in its settings)."""
+
+    split: int = 1
+    ips: int = 8
+    ratio: float = 0.5
+    sampling: str = "fps"
+    latent: int = 64
+    hidden: int = 512
+    steps: int = 4000
+    batch: int = 256
+    invert_iters: int = 300
+    invert_patience: int = 15
+    invert_lr: float = 0.05
+    batch_frames: int = 32768
+    code_dtype: str = "float16"
+    weight_dtype: str = "float16"
+    device: str = "auto"
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.ips < 1:
+            raise TascondError(f"--ips must be at least 1, got {self.ips}")
+        if not (0 < self.ratio <= 1) or math.isnan(self.ratio):
+            raise TascondError(f"--ratio must be in (0, 1], got {self.ratio}")
+        if self.sampling not in SAMPLINGS:
+            raise TascondError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
+        for name in ("latent", "hidden", "steps", "batch", "batch_frames", "invert_patience"):
+            if getattr(self, name) < 1:
+                raise TascondError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.invert_iters < 0:
+            raise TascondError(f"--invert-iters must be >= 0, got {self.invert_iters}")
+        if self.code_dtype not in CODE_DTYPES or self.weight_dtype not in CODE_DTYPES:
+            raise TascondError(f"code and weight dtypes must be one of {', '.join(CODE_DTYPES)}")
+        if self.seed < 0:
+            raise TascondError(f"--seed must be >= 0, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class CondenseResult:
+    """The archive and what it took to make it."""
+
+    archive: Archive
+    train_videos: int
+    kept_videos: int
+    segments: int
+    frames: int
+    train_bytes: int
+    error: float
+    seconds: dict[str, float]
+
+
+def train_feature_bytes(dataset: Dataset) -> int:
+    """Bytes of the training split's feature files on disk (what an archive replaces)."""
+    return sum(v.feature_path.stat().st_size for v in dataset.train if v.feature_path is not None)
+
+
+def condense_dataset(
+    data: Path | str | Dataset,
+    config: CondenseConfig = CondenseConfig(),
+    on_phase: PhaseCallback | None = None,
+) -> CondenseResult:
+    """Condense the training split of ``data`` into an :class:`Archive` (see the module docstring)."""
+    import torch
+
+    from tascond_cli.condense import (
+        InvertConfig,
+        PriorConfig,
+        decoder_state,
+        furthest_point_sampling,
+        invert_segments,
+        random_sampling,
+        train_prior,
+    )
+    from tascond_cli.evaluate.train import resolve_device
+
+    config.check()
+    dataset = data if isinstance(data, Dataset) else open_dataset(data, config.split, parts=("train",))
+    train = dataset.train
+    if not train:
+        raise TascondError(f"{dataset.root}: split {config.split} has no training videos")
+    try:
+        device = resolve_device(config.device)
+    except ValueError as exc:
+        raise TascondError(str(exc)) from None
+    report = on_phase or (lambda name, done, total: None)
+    seconds: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    transcripts = [v.transcript() for v in train]
+    if config.sampling == "fps":
+        keep = furthest_point_sampling(transcripts, config.ratio)
+    else:
+        keep = random_sampling(len(train), config.ratio, config.seed)
+    kept = [train[i] for i in keep]
+    seconds["sample"] = time.perf_counter() - t0
+    report("sample", 1, 1)
+
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    prior_cfg = PriorConfig(
+        latent=config.latent, hidden=config.hidden, steps=config.steps, batch=config.batch, seed=config.seed
+    )
+    prior = train_prior(
+        train, dataset.num_classes, prior_cfg, device=device,
+        on_step=lambda step, _stats: report("prior", step, config.steps) if step % 25 == 0 or step == config.steps else None,
+    )
+    seconds["prior"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    segments, labels, per_video = [], [], []
+    for video in kept:
+        segs = video.segments()
+        features = video.features()
+        per_video.append(len(segs))
+        for seg in segs:
+            segments.append(features[:, seg.start : seg.end])
+            labels.append(seg.label)
+    inv_cfg = InvertConfig(
+        lr=config.invert_lr, max_iters=config.invert_iters, patience=config.invert_patience,
+        batch_frames=config.batch_frames, seed=config.seed,
+    )
+    inversion = invert_segments(
+        prior, segments, np.asarray(labels, dtype=np.int64), config.ips, inv_cfg,
+        on_batch=lambda info: report("invert", info["batch"], info["batches"]),
+    )
+    seconds["invert"] = time.perf_counter() - t0
+
+    lengths = np.array([s.shape[1] for s in segments], dtype=np.int64)
+    dec_config, weights = decoder_state(prior)
+    wdt = np.float16 if config.weight_dtype == "float16" else np.float32
+    weights = {
+        k: (np.asarray(v, dtype=wdt) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
+        for k, v in weights.items()
+    }
+    settings = {
+        "method": "tascond",
+        "dim": int(dataset.dim),
+        "source": dataset.root.name,
+        "split": config.split,
+        "ips": config.ips,
+        "ratio": config.ratio,
+        "sampling": config.sampling,
+        "latent": config.latent,
+        "hidden": config.hidden,
+        "steps": config.steps,
+        "batch": config.batch,
+        "invert_iters": config.invert_iters,
+        "invert_patience": config.invert_patience,
+        "invert_lr": config.invert_lr,
+        "code_dtype": config.code_dtype,
+        "weight_dtype": config.weight_dtype,
+        "seed": config.seed,
+        "train_videos": len(train),
+        "reconstruction_error": round(float(inversion.error), 6),
+        **config.extra,
+    }
+    counts = np.asarray(inversion.counts, dtype=np.int64)
+    archive = Archive(
+        settings=settings,
+        class_names=list(dataset.mapping.names),
+        video_names=[v.name for v in kept],
+        video_segments=np.concatenate(([0], np.cumsum(per_video))).astype(np.int64),
+        segment_labels=np.asarray(labels, dtype=np.int32),
+        segment_lengths=lengths,
+        segment_codes=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+        codes=inversion.codes.astype(np.float16 if config.code_dtype == "float16" else np.float32),
+        decoder_kind="generator",
+        decoder_config=dec_config,
+        decoder_weights=weights,
+    )
+    return CondenseResult(
+        archive=archive,
+        train_videos=len(train),
+        kept_videos=len(kept),
+        segments=len(segments),
+        frames=int(lengths.sum()),
+        train_bytes=train_feature_bytes(dataset),
+        error=float(inversion.error),
+        seconds=seconds,
+    )
+
+
+def config_from_settings(settings: dict) -> dict:
+    """The subset of an archive's settings that are :class:`CondenseConfig` fields (for re-running)."""
+    names = set(asdict(CondenseConfig()))
+    return {k: v for k, v in settings.items() if k in names}
+

@@ -1,0 +1,198 @@
+"""condense -> archive -> restore / on-the-fly dataset / evaluate, end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tascond_cli.archive import ArchiveError, read_archive, write_archive
+from tascond_cli.cli import app
+from tascond_cli.data import open_dataset
+from tascond_cli.pipeline import CondenseConfig, condense_dataset
+from tascond_cli.restore import ArchiveDataset, ArchiveDecoder, restore_archive
+
+from conftest import make_tiny_dataset
+
+runner = CliRunner()
+FAST = ["--steps", "30", "--invert-iters", "10", "--hidden", "32", "--latent", "8", "--device", "cpu"]
+FAST_CONFIG = CondenseConfig(steps=30, invert_iters=10, hidden=32, latent=8, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def condensed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("condense")
+    data = make_tiny_dataset(root / "data", n_train=6, n_test=2, dim=8, seed=3)
+    result = condense_dataset(data, FAST_CONFIG)
+    path = root / "tiny.tcd"
+    write_archive(result.archive, path)
+    return data, path, result
+
+
+def test_restore_gives_back_exact_structure(condensed, tmp_path):
+    data, path, result = condensed
+    original = open_dataset(data)
+    archive = read_archive(path)
+    assert result.kept_videos == 3 and archive.num_videos == 3  # ratio 0.5 of 6
+    out = tmp_path / "restored"
+    summary = restore_archive(archive, out)
+    assert summary.videos == 3 and summary.frames == archive.total_frames
+    restored = open_dataset(out, parts=("train",))
+    assert (out / "mapping.txt").read_bytes() == (data / "mapping.txt").read_bytes()
+    assert [v.name for v in restored.train] == archive.video_names
+    by_name = {v.name: v for v in original.train}
+    for video in restored.train:
+        real = by_name[video.name]
+        assert np.array_equal(video.labels, real.labels)
+        assert (out / "groundTruth" / f"{video.name}.txt").read_bytes() == (
+            data / "groundTruth" / f"{video.name}.txt"
+        ).read_bytes()
+        x = np.load(out / "features" / f"{video.name}.npy")
+        assert x.dtype == np.float32 and x.shape == real.features().shape
+        assert np.isfinite(x).all() and x.min() >= 0
+    assert (out / "splits" / "train.split1.bundle").read_text().split() == [f"{n}.txt" for n in archive.video_names]
+
+
+def test_inversion_beats_mean_reconstruction(condensed):
+    data, path, result = condensed
+    assert 0 <= result.error < 1.0
+    assert read_archive(path).settings["reconstruction_error"] == pytest.approx(result.error, abs=1e-6)
+
+
+def test_same_seed_same_archive_bytes(condensed, tmp_path):
+    data, path, _ = condensed
+    again = condense_dataset(data, FAST_CONFIG)
+    write_archive(again.archive, tmp_path / "again.tcd")
+    assert (tmp_path / "again.tcd").read_bytes() == path.read_bytes()
+    other = condense_dataset(data, CondenseConfig(**{**FAST_CONFIG.__dict__, "seed": 1}))
+    write_archive(other.archive, tmp_path / "other.tcd")
+    assert (tmp_path / "other.tcd").read_bytes() != path.read_bytes()
+
+
+def test_restore_is_deterministic_and_matches_dataset(condensed, tmp_path):
+    _, path, _ = condensed
+    archive = read_archive(path)
+    restore_archive(archive, tmp_path / "a")
+    restore_archive(archive, tmp_path / "b")
+    ds = ArchiveDataset(path)
+    assert len(ds) == archive.num_videos and ds.dim == 8 and ds.num_classes == 4
+    for i, name in enumerate(archive.video_names):
+        a = (tmp_path / "a" / "features" / f"{name}.npy").read_bytes()
+        assert a == (tmp_path / "b" / "features" / f"{name}.npy").read_bytes()
+        x, y = ds[i]
+        assert x.dtype == torch.float32 and y.dtype == torch.int64
+        assert np.array_equal(x.numpy(), np.load(tmp_path / "a" / "features" / f"{name}.npy"))
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False)
+    assert sum(1 for _ in loader) == len(ds)
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+
+
+def test_random_sampling_keeps_other_videos(tiny):
+    fps = condense_dataset(tiny, FAST_CONFIG).archive.video_names
+    rnd = condense_dataset(tiny, CondenseConfig(**{**FAST_CONFIG.__dict__, "sampling": "random", "seed": 5}))
+    assert len(rnd.archive.video_names) == len(fps) == 2
+
+
+def test_cli_condense_restore_info(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", n_train=4, n_test=2, dim=8, seed=1)
+    arch = tmp_path / "a.tcd"
+    result = runner.invoke(app, ["condense", str(data), "-o", str(arch), *FAST, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["kept_videos"] == 2 and summary["bytes"] == arch.stat().st_size
+    assert set(summary["breakdown"]) == {"codes", "structure", "decoder", "metadata"}
+    # refuses to overwrite without --force, before doing any work
+    again = runner.invoke(app, ["condense", str(data), "-o", str(arch), *FAST])
+    assert again.exit_code == 1 and "already exists" in again.stderr
+    info = runner.invoke(app, ["info", str(arch), "--json"])
+    assert info.exit_code == 0, info.output
+    facts = json.loads(info.stdout)
+    assert facts["videos"] == 2 and facts["method"] == "tascond" and facts["feature_dim"] == 8
+    assert sum(facts["storage"].values()) == arch.stat().st_size
+    assert runner.invoke(app, ["info", str(arch)]).exit_code == 0
+    # default output folder: the archive's name without .tcd
+    restored = runner.invoke(app, ["restore", str(arch), "--json"])
+    assert restored.exit_code == 0, restored.output
+    assert json.loads(restored.stdout)["videos"] == 2 and (tmp_path / "a" / "mapping.txt").is_file()
+    assert runner.invoke(app, ["info", str(tmp_path / "a")]).exit_code == 0
+    name = read_archive(arch).video_names[0]
+    one = runner.invoke(app, ["restore", str(arch), "-o", str(tmp_path / "one"), "--video", name])
+    assert one.exit_code == 0 and sorted(p.stem for p in (tmp_path / "one" / "features").iterdir()) == [name]
+    bad = runner.invoke(app, ["restore", str(arch), "-o", str(tmp_path / "two"), "--video", "nope"])
+    assert bad.exit_code == 1 and "nope" in bad.stderr and not (tmp_path / "two").exists()
+
+
+def test_cli_pipes_stdout_to_stdin(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", n_train=2, n_test=1, dim=4, seed=2)
+    exe = [sys.executable, "-m", "tascond_cli"]
+    made = subprocess.run([*exe, "condense", str(data), "-o", "-", *FAST], capture_output=True, check=True)
+    assert made.stdout[:4] == b"\x89TCD"
+    restored = subprocess.run(
+        [*exe, "restore", "-", "-o", str(tmp_path / "r"), "--json"], input=made.stdout, capture_output=True
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["videos"] == 1
+
+
+def test_evaluate_trains_on_archive(condensed, tmp_path):
+    data, path, _ = condensed
+    result = runner.invoke(
+        app,
+        ["evaluate", "--model", "mstcn", "--data", str(data), "--train", str(path), "--seeds", "1", "--epochs", "1",
+         "--stages", "1", "--layers", "2", "--f-maps", "8", "--device", "cpu", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    names = [r["name"] for r in report["results"]]
+    assert names == ["original", path.name]
+    assert report["results"][1]["storage_bytes"] == path.stat().st_size
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [(b"not an archive at all, just text", "not a tascond archive"), (b"", "")],
+)
+def test_bad_archives_are_one_line(tmp_path, content, fragment):
+    bad = tmp_path / "bad.tcd"
+    bad.write_bytes(content)
+    for args in (["restore", str(bad), "-o", str(tmp_path / "out")], ["info", str(bad)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.count("\n") == 1 and "error:" in result.stderr and str(bad) in result.stderr
+        assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_archive_and_folder(tmp_path, tiny):
+    result = runner.invoke(app, ["restore", str(tmp_path / "nope.tcd")])
+    assert result.exit_code == 1 and "no such archive" in result.stderr
+    result = runner.invoke(app, ["restore", str(tiny), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "is a folder" in result.stderr
+
+
+def test_condense_bad_inputs(tmp_path, tiny):
+    result = runner.invoke(app, ["condense", str(tmp_path / "nope"), "-o", str(tmp_path / "a.tcd")])
+    assert result.exit_code == 1 and "nope" in result.stderr
+    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), "--ratio", "0"])
+    assert result.exit_code == 1 and "--ratio" in result.stderr
+    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), "--sampling", "best"])
+    assert result.exit_code == 1 and "sampling" in result.stderr
+    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), "--device", "cuda:7"])
+    assert result.exit_code == 1 and "cuda" in result.stderr.lower()
+    assert not (tmp_path / "a.tcd").exists()
+
+
+def test_decoder_rejects_mismatched_weights(condensed):
+    _, path, _ = condensed
+    archive = read_archive(path)
+    name = sorted(archive.decoder_weights)[0]
+    archive.decoder_weights[name] = archive.decoder_weights[name].reshape(-1)[:1].copy()
+    with pytest.raises(ArchiveError, match="/decoder"):
+        ArchiveDecoder(archive)
