@@ -116,7 +116,7 @@ class FeatureModel:
     latent: int = 48  # latent dimension
     phases: int = 3  # anchors per action: start, middle, end
     primitives: int = 8  # generic motion primitives shared between actions
-    class_scale: float = 1.0  # spread of action identities (verb + object + own)
+    class_scale: float = 1.5  # spread of action identities (verb + object + own)
     phase_scale: float = 1.0  # how far start / middle / end anchors lie from the identity
     primitive_share: float = 0.7  # weight of the shared primitive in a phase anchor (0..1)
     borrow_share: float = 0.6  # how much the start and end of an action look like a related action
@@ -125,8 +125,8 @@ class FeatureModel:
     gain_scale: float = 0.2  # per-video log-normal gain per latent dimension
     nuisance_scale: float = 1.0  # slowly drifting, action-irrelevant content
     nuisance_seconds: float = 6.0
-    noise_scale: float = 0.5  # fast, temporally correlated noise
-    noise_seconds: float = 0.3
+    noise_scale: float = 2.0  # fast, temporally correlated noise
+    noise_seconds: float = 1.0
     confuse_prob: float = 0.3  # chance that a segment holds a stretch resembling another action
     confuse_strength: float = 0.8  # peak blend weight of that stretch
     blend_seconds: float = 0.5  # Gaussian blur of the action trajectory (blended boundaries)
