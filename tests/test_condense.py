@@ -196,3 +196,46 @@ def test_decoder_rejects_mismatched_weights(condensed):
     archive.decoder_weights[name] = archive.decoder_weights[name].reshape(-1)[:1].copy()
     with pytest.raises(ArchiveError, match="/decoder"):
         ArchiveDecoder(archive)
+
+
+def test_residual_model_is_stored_and_restored_deterministically(condensed, tmp_path):
+    _, path, result = condensed
+    archive = read_archive(path)
+    assert "residual.std" in archive.decoder_weights and 0 <= archive.decoder_config["residual_rho"] < 1
+    assert archive.decoder_weights["residual.std"].shape == (8,)
+    plain = condense_dataset(condensed[0], CondenseConfig(**{**FAST_CONFIG.__dict__, "residual": False})).archive
+    assert "residual.std" not in plain.decoder_weights and "residual_rho" not in plain.decoder_config
+    noisy, smooth = ArchiveDecoder(archive), ArchiveDecoder(plain)
+    x, y = noisy[0], smooth[0]
+    assert x[0].shape == y[0].shape and np.array_equal(x[1], y[1])
+    assert np.array_equal(x[0], ArchiveDecoder(archive)[0][0])  # seeded: the same every time
+    assert x[0].min() >= 0
+    # same codes and decoder: the residual only adds variation within chunks
+    assert not np.array_equal(x[0], y[0])
+
+
+def test_ar1_noise_statistics():
+    from tascond_cli.restore import ar1_noise
+
+    e = ar1_noise(np.random.default_rng(0), (64, 4000), 0.8)
+    assert e.dtype == np.float32 and abs(e.std() - 1) < 0.05
+    lag1 = (e[:, 1:] * e[:, :-1]).mean() / (e * e).mean()
+    assert abs(lag1 - 0.8) < 0.03
+    w = ar1_noise(np.random.default_rng(0), (4, 10), 0.0)
+    assert w.shape == (4, 10)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda a: a.decoder_config.pop("residual_rho"), "must come together"),
+        (lambda a: a.decoder_config.__setitem__("residual_rho", 1.5), "residual_rho"),
+        (lambda a: a.decoder_weights.__setitem__("residual.std", np.ones(3, np.float16)), "residual.std"),
+        (lambda a: a.decoder_weights.__setitem__("residual.std", -np.ones(8, np.float16)), ">= 0"),
+    ],
+)
+def test_bad_residual_model_is_refused(condensed, change, fragment):
+    archive = read_archive(condensed[1])
+    change(archive)
+    with pytest.raises(ArchiveError, match=fragment):
+        ArchiveDecoder(archive)

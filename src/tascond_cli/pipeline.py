@@ -51,6 +51,7 @@ class CondenseConfig:
     invert_patience: int = 15
     invert_lr: float = 0.05
     batch_frames: int = 32768
+    residual: bool = True
     code_dtype: str = "float16"
     weight_dtype: str = "float16"
     device: str = "auto"
@@ -167,6 +168,12 @@ def condense_dataset(
 
     lengths = np.array([s.shape[1] for s in segments], dtype=np.int64)
     dec_config, weights = decoder_state(prior)
+    if config.residual:
+        t0 = time.perf_counter()
+        std, rho = residual_model(prior.decoder, segments, labels, lengths, inversion, config.batch_frames)
+        weights["residual.std"] = std
+        dec_config["residual_rho"] = round(rho, 6)
+        seconds["residual"] = time.perf_counter() - t0
     wdt = np.float16 if config.weight_dtype == "float16" else np.float32
     weights = {
         k: (np.asarray(v, dtype=wdt) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
@@ -187,6 +194,7 @@ def condense_dataset(
         "invert_iters": config.invert_iters,
         "invert_patience": config.invert_patience,
         "invert_lr": config.invert_lr,
+        "residual": config.residual,
         "code_dtype": config.code_dtype,
         "weight_dtype": config.weight_dtype,
         "seed": config.seed,
@@ -218,6 +226,48 @@ def condense_dataset(
         error=float(inversion.error),
         seconds=seconds,
     )
+
+
+def residual_model(decoder, segments, labels, lengths, inversion, batch_frames: int) -> tuple[np.ndarray, float]:
+    """Per-channel std (D,) of what the codes do not explain, and its lag-1 autocorrelation in time.
+
+    Decodes the kept segments from their codes, segment batch by segment batch, and compares them with
+    the real frames (which are read again from the memory-mapped files).
+    """
+    from tascond_cli.condense import decode_segments
+
+    counts = np.asarray(inversion.counts, dtype=np.int64)
+    first = np.concatenate(([0], np.cumsum(counts)))
+    labels = np.asarray(labels, dtype=np.int64)
+    d = decoder.dim
+    s1, s2 = np.zeros(d), np.zeros(d)
+    lag, n = 0.0, 0
+    start = 0
+    while start < len(segments):
+        stop, frames = start, 0
+        while stop < len(segments) and (stop == start or frames + lengths[stop] <= batch_frames):
+            frames += int(lengths[stop])
+            stop += 1
+        restored = decode_segments(
+            decoder, labels[start:stop], lengths[start:stop], inversion.codes[first[start] : first[stop]],
+            counts[start:stop], batch_frames=batch_frames,
+        )  # (D, F)
+        offset = 0
+        for s in range(start, stop):
+            length = int(lengths[s])
+            r = np.asarray(segments[s], dtype=np.float64) - restored[:, offset : offset + length]  # (D, L)
+            offset += length
+            s1 += r.sum(1)
+            s2 += np.square(r).sum(1)
+            rc = r - r.mean(1, keepdims=True)
+            lag += float((rc[:, 1:] * rc[:, :-1]).sum())
+            n += length
+        start = stop
+    mean = s1 / max(n, 1)
+    var = np.maximum(s2 / max(n, 1) - mean**2, 0.0)
+    total = float(var.sum()) * n
+    rho = lag / total if total > 0 else 0.0
+    return np.sqrt(var).astype(np.float32), float(min(max(rho, 0.0), 0.99))
 
 
 def config_from_settings(settings: dict) -> dict:

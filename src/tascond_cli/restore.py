@@ -67,11 +67,13 @@ class ArchiveDecoder:
         self.batch_frames = batch_frames
         self.kind = archive.decoder_kind
         self._net = None
+        self.residual = None
         if self.kind in ("generator", "random"):
             from tascond_cli.condense.prior import load_decoder
 
+            config, weights, self.residual = split_residual(archive)
             try:
-                net = load_decoder(archive.decoder_config, archive.decoder_weights)
+                net = load_decoder(config, weights)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ArchiveError(f"/decoder: {exc}") from None
             if net.dim != archive.dim:
@@ -129,10 +131,61 @@ class ArchiveDecoder:
         else:
             counts = entry.code_counts
             codes = np.asarray(entry.codes, dtype=np.float32)
-        return decode_segments(self._net, entry.labels, lengths, codes, counts, batch_frames=self.batch_frames)
+        x = decode_segments(self._net, entry.labels, lengths, codes, counts, batch_frames=self.batch_frames)
+        if self.residual is not None:
+            std, rho = self.residual
+            rng = np.random.default_rng([int(a.settings.get("seed", 0)), index, 1])
+            x += std[:, None] * ar1_noise(rng, x.shape, rho)
+            np.maximum(x, 0.0, out=x)
+        return x
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.features(index), self.labels(index)
+
+
+RESIDUAL_STD = "residual.std"
+RESIDUAL_RHO = "residual_rho"
+
+
+def split_residual(archive: Archive) -> tuple[dict, dict, tuple[np.ndarray, float] | None]:
+    """Separate the optional residual model from the decoder's own config and weights.
+
+    A ``generator`` archive may carry ``weights["residual.std"]`` (D,) and ``config["residual_rho"]``:
+    what the codes could not explain, as per-channel standard deviations of the inversion residual and
+    its lag-1 autocorrelation over time. Restoration then adds seeded AR(1) noise of that size and
+    correlation before the non-negativity, so restored features vary within a chunk as real ones do.
+    """
+    config = dict(archive.decoder_config)
+    weights = dict(archive.decoder_weights)
+    has_std, has_rho = RESIDUAL_STD in weights, RESIDUAL_RHO in config
+    if not has_std and not has_rho:
+        return config, weights, None
+    if has_std != has_rho:
+        raise ArchiveError(f"/decoder: {RESIDUAL_STD} and config {RESIDUAL_RHO} must come together")
+    std = np.asarray(weights.pop(RESIDUAL_STD), dtype=np.float32)
+    rho = config.pop(RESIDUAL_RHO)
+    if std.shape != (archive.dim,):
+        raise ArchiveError(f"/decoder/weights/{RESIDUAL_STD}: shape {std.shape}, expected ({archive.dim},)")
+    if not np.isfinite(std).all() or (std < 0).any():
+        raise ArchiveError(f"/decoder/weights/{RESIDUAL_STD}: values must be finite and >= 0")
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 <= rho < 1:
+        raise ArchiveError(f"/decoder/config: {RESIDUAL_RHO} must be a number in [0, 1), got {rho!r}")
+    return config, weights, (std, float(rho))
+
+
+def ar1_noise(rng: np.random.Generator, shape: tuple[int, int], rho: float) -> np.ndarray:
+    """Unit-variance AR(1) noise (D, T) float32, correlated over time with lag-1 coefficient ``rho``."""
+    d, t = shape
+    white = rng.standard_normal((d, t), dtype=np.float32)
+    if rho == 0 or t == 0:
+        return white
+    white[:, 1:] *= np.float32(np.sqrt(1.0 - rho * rho))
+    out = np.empty_like(white)
+    out[:, 0] = white[:, 0]
+    r = np.float32(rho)
+    for i in range(1, t):  # D-wide vector ops; T steps
+        out[:, i] = r * out[:, i - 1] + white[:, i]
+    return out
 
 
 class ArchiveDataset(torch.utils.data.Dataset):

@@ -53,6 +53,13 @@ def condense(
     invert_iters: Annotated[
         int, typer.Option(min=0, help="Most inversion iterations (stops earlier when converged).", rich_help_panel="Generator")
     ] = 300,
+    residual: Annotated[
+        bool,
+        typer.Option(
+            help="Store the size and time correlation of what the codes miss; restore adds seeded noise like it.",
+            rich_help_panel="Generator",
+        ),
+    ] = True,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Same data, settings and seed: same archive.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
@@ -66,7 +73,7 @@ def condense(
         raise TascondError(f"{output}: already exists (use --force to replace it)")
     config = CondenseConfig(
         split=split, ips=ips, ratio=ratio, sampling=sampling, latent=latent, hidden=hidden, steps=steps,
-        invert_iters=invert_iters, device=device, seed=seed,
+        invert_iters=invert_iters, residual=residual, device=device, seed=seed,
     )
     config.check()
     with progress() as bar:
