@@ -20,8 +20,8 @@ label files (``../shared/realdata/breakfast``, or ``$TASCOND_REALDATA/breakfast`
 
 Results go to ``benchmarks/results/condense_<bench>.{json,md}``. Run from the repository root::
 
-    python3 benchmarks/condense_bench.py quality [--quick]
-    python3 benchmarks/condense_bench.py storage [--quick]
+    python3 benchmarks/condense_bench.py quality [--quick] [--condense "--ratio 1"]
+    python3 benchmarks/condense_bench.py storage [--quick] [--condense "--ratio 1"]
 """
 
 from __future__ import annotations
@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels-from", type=Path, default=None)
     p.add_argument("--tmp", type=Path, default=None, help="working folder (default: a temporary one)")
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("condense_args", nargs="*", help="extra options for tascond condense (after --)")
+    p.add_argument("--condense", default="", metavar="OPTIONS", help='extra options for tascond condense, e.g. "--ratio 1"')
     args = p.parse_args(argv)
+    args.condense_args = shlex.split(args.condense)
     labels = args.labels_from or default_labels()
     if not labels.is_dir():
         print(f"real Breakfast labels not found at {labels} (set --labels-from or TASCOND_REALDATA)", file=sys.stderr)

@@ -198,12 +198,16 @@ def test_decoder_rejects_mismatched_weights(condensed):
         ArchiveDecoder(archive)
 
 
-def test_residual_model_is_stored_and_restored_deterministically(condensed, tmp_path):
-    _, path, result = condensed
-    archive = read_archive(path)
+@pytest.fixture(scope="module")
+def residual_archive(condensed):
+    return condense_dataset(condensed[0], CondenseConfig(**{**FAST_CONFIG.__dict__, "residual": True})).archive
+
+
+def test_residual_model_is_stored_and_restored_deterministically(condensed, residual_archive):
+    archive = residual_archive
     assert "residual.std" in archive.decoder_weights and 0 <= archive.decoder_config["residual_rho"] < 1
     assert archive.decoder_weights["residual.std"].shape == (8,)
-    plain = condense_dataset(condensed[0], CondenseConfig(**{**FAST_CONFIG.__dict__, "residual": False})).archive
+    plain = read_archive(condensed[1])  # residual is off by default
     assert "residual.std" not in plain.decoder_weights and "residual_rho" not in plain.decoder_config
     noisy, smooth = ArchiveDecoder(archive), ArchiveDecoder(plain)
     x, y = noisy[0], smooth[0]
@@ -212,6 +216,14 @@ def test_residual_model_is_stored_and_restored_deterministically(condensed, tmp_
     assert x[0].min() >= 0
     # same codes and decoder: the residual only adds variation within chunks
     assert not np.array_equal(x[0], y[0])
+    # it survives the file format
+    assert ArchiveDecoder(read_archive(archive_bytes_of(archive))).residual is not None
+
+
+def archive_bytes_of(archive):
+    from tascond_cli.archive import archive_bytes
+
+    return archive_bytes(archive)
 
 
 def test_ar1_noise_statistics():
@@ -234,8 +246,8 @@ def test_ar1_noise_statistics():
         (lambda a: a.decoder_weights.__setitem__("residual.std", -np.ones(8, np.float16)), ">= 0"),
     ],
 )
-def test_bad_residual_model_is_refused(condensed, change, fragment):
-    archive = read_archive(condensed[1])
+def test_bad_residual_model_is_refused(residual_archive, change, fragment):
+    archive = read_archive(archive_bytes_of(residual_archive))
     change(archive)
     with pytest.raises(ArchiveError, match=fragment):
         ArchiveDecoder(archive)

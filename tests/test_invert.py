@@ -24,7 +24,7 @@ from tascond_cli.condense.prior import PriorConfig, decoder_state, load_decoder,
 from tascond_cli.data import open_dataset
 
 PRIOR = PriorConfig(latent=6, hidden=32, layers=2, embed=4, fourier=2, steps=200, batch=64, lr=3e-3)
-FAST = InvertConfig(lr=0.05, max_iters=40, patience=5)
+FAST = InvertConfig(lr=0.05, max_iters=40, patience=5, chunk_frames=0)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -139,7 +139,7 @@ def test_error_is_the_fraction_of_variance_unexplained(setup):
 def test_vectorised_equals_one_segment_at_a_time(setup):
     prior, segments, labels = setup
     # a fixed number of iterations for every segment: results must agree up to float summation order
-    fixed = InvertConfig(max_iters=25, patience=1000)
+    fixed = InvertConfig(max_iters=25, patience=1000, chunk_frames=0)
     together = invert_segments(prior, segments, labels, 8, fixed)
     alone = invert_segments(prior, segments, labels, 8, dataclasses.replace(fixed, batch_frames=1))
     np.testing.assert_allclose(together.codes, alone.codes, atol=2e-4)

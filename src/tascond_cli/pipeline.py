@@ -46,12 +46,13 @@ class CondenseConfig:
     latent: int = 64
     hidden: int = 512
     steps: int = 4000
-    batch: int = 256
+    batch: int = 512
     invert_iters: int = 300
     invert_patience: int = 15
     invert_lr: float = 0.05
+    invert_frames: int = 16
     batch_frames: int = 32768
-    residual: bool = True
+    residual: bool = False
     code_dtype: str = "float16"
     weight_dtype: str = "float16"
     device: str = "auto"
@@ -68,6 +69,8 @@ class CondenseConfig:
         for name in ("latent", "hidden", "steps", "batch", "batch_frames", "invert_patience"):
             if getattr(self, name) < 1:
                 raise TascondError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.invert_frames < 0:
+            raise TascondError(f"--invert-frames must be >= 0, got {self.invert_frames}")
         if self.invert_iters < 0:
             raise TascondError(f"--invert-iters must be >= 0, got {self.invert_iters}")
         if self.code_dtype not in CODE_DTYPES or self.weight_dtype not in CODE_DTYPES:
@@ -139,7 +142,8 @@ def condense_dataset(
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
     prior_cfg = PriorConfig(
-        latent=config.latent, hidden=config.hidden, steps=config.steps, batch=config.batch, seed=config.seed
+        latent=config.latent, hidden=config.hidden, ips=config.ips, steps=config.steps, batch=config.batch,
+        seed=config.seed,
     )
     prior = train_prior(
         train, dataset.num_classes, prior_cfg, device=device,
@@ -158,7 +162,7 @@ def condense_dataset(
             labels.append(seg.label)
     inv_cfg = InvertConfig(
         lr=config.invert_lr, max_iters=config.invert_iters, patience=config.invert_patience,
-        batch_frames=config.batch_frames, seed=config.seed,
+        chunk_frames=config.invert_frames, batch_frames=config.batch_frames, seed=config.seed,
     )
     inversion = invert_segments(
         prior, segments, np.asarray(labels, dtype=np.int64), config.ips, inv_cfg,
@@ -194,6 +198,7 @@ def condense_dataset(
         "invert_iters": config.invert_iters,
         "invert_patience": config.invert_patience,
         "invert_lr": config.invert_lr,
+        "invert_frames": config.invert_frames,
         "residual": config.residual,
         "code_dtype": config.code_dtype,
         "weight_dtype": config.weight_dtype,

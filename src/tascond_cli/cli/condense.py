@@ -53,13 +53,22 @@ def condense(
     invert_iters: Annotated[
         int, typer.Option(min=0, help="Most inversion iterations (stops earlier when converged).", rich_help_panel="Generator")
     ] = 300,
+    invert_frames: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Frames of each chunk used per inversion iteration, sampled afresh each time (0: all). "
+            "Bounds the cost on long videos.",
+            rich_help_panel="Generator",
+        ),
+    ] = 16,
     residual: Annotated[
         bool,
         typer.Option(
             help="Store the size and time correlation of what the codes miss; restore adds seeded noise like it.",
             rich_help_panel="Generator",
         ),
-    ] = True,
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Same data, settings and seed: same archive.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
@@ -73,7 +82,7 @@ def condense(
         raise TascondError(f"{output}: already exists (use --force to replace it)")
     config = CondenseConfig(
         split=split, ips=ips, ratio=ratio, sampling=sampling, latent=latent, hidden=hidden, steps=steps,
-        invert_iters=invert_iters, residual=residual, device=device, seed=seed,
+        invert_iters=invert_iters, invert_frames=invert_frames, residual=residual, device=device, seed=seed,
     )
     config.check()
     with progress() as bar:
