@@ -251,3 +251,21 @@ def test_bad_residual_model_is_refused(residual_archive, change, fragment):
     change(archive)
     with pytest.raises(ArchiveError, match=fragment):
         ArchiveDecoder(archive)
+
+
+def test_restored_folder_loads_in_independent_reader(condensed, tmp_path):
+    """The MS-TCN reference loader's logic, written from the layout alone, reads the restored train split."""
+    _, path, _ = condensed
+    out = tmp_path / "r"
+    restore_archive(read_archive(path), out)
+    actions = {}
+    for line in (out / "mapping.txt").read_text().split("\n")[:-1]:
+        idx, name = line.split()
+        actions[name] = int(idx)
+    vids = (out / "splits" / "train.split1.bundle").read_text().split("\n")[:-1]
+    assert len(vids) == 3
+    for vid in vids:
+        features = np.load(out / "features" / (vid.split(".")[0] + ".npy"))
+        content = (out / "groundTruth" / vid).read_text().split("\n")[:-1]
+        classes = np.array([actions[c] for c in content[: features.shape[1]]])
+        assert features.ndim == 2 and features.shape[1] == len(content) == len(classes)

@@ -45,7 +45,7 @@ class CondenseConfig:
     sampling: str = "fps"
     latent: int = 64
     hidden: int = 512
-    steps: int = 4000
+    steps: int = 1500
     batch: int = 512
     invert_iters: int = 300
     invert_patience: int = 15

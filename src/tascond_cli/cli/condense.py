@@ -49,7 +49,7 @@ def condense(
     sampling: Annotated[str, typer.Option(help="fps (diverse, furthest-point) or random.")] = "fps",
     latent: Annotated[int, typer.Option(min=1, help="Latent code size d.", rich_help_panel="Generator")] = 64,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden width of the generator.", rich_help_panel="Generator")] = 512,
-    steps: Annotated[int, typer.Option(min=1, help="Training steps of the generator.", rich_help_panel="Generator")] = 4000,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps of the generator.", rich_help_panel="Generator")] = 1500,
     invert_iters: Annotated[
         int, typer.Option(min=0, help="Most inversion iterations (stops earlier when converged).", rich_help_panel="Generator")
     ] = 300,
