@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tascond_cli.archive import chunk_bounds, codes_per_segment, frame_code_index, offsets_from_counts, segment_position
 from tascond_cli.condense.prior import Decoder, Prior
 
 __all__ = [
@@ -62,28 +63,10 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- the chunk rule
-# Identical to tascond_cli.archive (kept private-equivalent here until the two are unified).
+# chunk_bounds, codes_per_segment, frame_code_index and segment_position are the archive's own
+# (tascond_cli.archive, docs/format.md section 5); _frame_layout adds the position within the chunk.
 
-
-def chunk_bounds(length: int, n: int) -> np.ndarray:
-    """The ``n + 1`` boundaries of the chunks of a segment: ``floor(i * L / n)`` for ``i = 0..n``."""
-    length, n = int(length), int(n)
-    if not 1 <= n <= length:
-        raise ValueError(f"a segment of {length} frames cannot have {n} chunks (need 1 <= n <= length)")
-    return np.array([i * length // n for i in range(n + 1)], dtype=np.int64)
-
-
-def codes_per_segment(lengths: Any, k: int) -> np.ndarray:
-    """``min(k, L)`` codes per segment (int64)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"codes per segment must be a positive integer, not {k!r}")
-    return np.minimum(np.asarray(lengths, dtype=np.int64), int(k))
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    out = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out
+_offsets = offsets_from_counts
 
 
 def _frame_layout(lengths: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -99,22 +82,10 @@ def _frame_layout(lengths: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, 
     return seg, rows, (local + 0.5) / seg_len, (local - lo + 0.5) / (hi - lo)
 
 
-def frame_code_index(lengths: Any, counts: Any) -> np.ndarray:
-    """For every frame of consecutive segments, the row of its code (int64)."""
-    lengths, counts = _check_layout(lengths, counts)
-    return _frame_layout(lengths, counts)[1]
-
-
 def chunk_position(lengths: Any, counts: Any) -> np.ndarray:
     """For every frame of consecutive segments, its position in its chunk ``(t - lo + 0.5) / (hi - lo)``."""
     lengths, counts = _check_layout(lengths, counts)
     return _frame_layout(lengths, counts)[3]
-
-
-def segment_position(lengths: Any) -> np.ndarray:
-    """For every frame of consecutive segments, ``(t + 0.5) / L`` (float64)."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    return _frame_layout(lengths, np.ones_like(lengths))[2]
 
 
 def _check_layout(lengths: Any, counts: Any) -> tuple[np.ndarray, np.ndarray]:
