@@ -361,14 +361,7 @@ def _open_video(
         raise DataError(f"{gt_path}: missing, but {bundle.name} lists video {name!r}")
     if with_features and not feat_path.is_file():
         raise DataError(f"{feat_path}: missing, but {bundle.name} lists video {name!r}")
-    names = read_label_names(gt_path)
-    if not names:
-        raise DataError(f"{gt_path}: empty video (no frame labels)")
-    labels = np.empty(len(names), dtype=np.int64)
-    for i, label in enumerate(names):
-        if label not in mapping:
-            raise DataError(f"{gt_path}:{i + 1}: label {label!r} is not in mapping.txt")
-        labels[i] = mapping.index(label)
+    _, labels = read_labels(gt_path, mapping)
     if not with_features:
         labels.setflags(write=False)
         return Video(name, labels, None, (0, len(labels)), np.dtype(np.float32))
@@ -386,6 +379,27 @@ def _open_video(
         labels = labels[:t_feat]
     labels.setflags(write=False)
     return Video(name, labels, feat_path, (int(shape[0]), int(shape[1])), dtype)
+
+
+def read_labels(path: Path, mapping: ClassMapping) -> tuple[list[str], np.ndarray]:
+    """A groundTruth file's frame labels, as names and as class indices (int64).
+
+    Raises :class:`DataError` naming the file (and line) for an empty video or a label not in ``mapping``.
+    """
+    names = read_label_names(path)
+    if not names:
+        raise DataError(f"{path}: empty video (no frame labels)")
+    labels = np.empty(len(names), dtype=np.int64)
+    for i, label in enumerate(names):
+        if label not in mapping:
+            raise DataError(f"{path}:{i + 1}: label {label!r} is not in mapping.txt")
+        labels[i] = mapping.index(label)
+    return names, labels
+
+
+def feature_bytes(videos: Iterable[Video]) -> int:
+    """Bytes of the videos' feature files on disk (videos opened without features count 0)."""
+    return sum(v.feature_path.stat().st_size for v in videos if v.feature_path is not None)
 
 
 def read_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
@@ -533,7 +547,7 @@ def describe(dataset: Dataset) -> dict:
             "frames_max": int(frames.max()),
             "segments_per_video": float(segs.mean()),
             "distinct_transcripts": len({v.transcript() for v in videos}),
-            "feature_bytes": int(sum(v.feature_path.stat().st_size for v in videos)),
+            "feature_bytes": feature_bytes(videos),
         }
     first = next(dataset.videos())
     return {

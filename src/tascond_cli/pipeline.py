@@ -19,16 +19,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tascond_cli.archive import Archive
-from tascond_cli.data import Dataset, open_dataset
+from tascond_cli.archive import Archive, offsets_from_counts
+from tascond_cli.data import Dataset, feature_bytes, open_dataset
 from tascond_cli.errors import TascondError
 
-__all__ = ["CondenseConfig", "CondenseResult", "condense_dataset", "train_feature_bytes"]
+__all__ = ["CondenseConfig", "CondenseResult", "condense_dataset"]
 
 PhaseCallback = Callable[[str, int, int], None]
 SAMPLINGS = ("fps", "random")
@@ -91,11 +91,6 @@ class CondenseResult:
     train_bytes: int
     error: float
     seconds: dict[str, float]
-
-
-def train_feature_bytes(dataset: Dataset) -> int:
-    """Bytes of the training split's feature files on disk (what an archive replaces)."""
-    return sum(v.feature_path.stat().st_size for v in dataset.train if v.feature_path is not None)
 
 
 def condense_dataset(
@@ -212,10 +207,10 @@ def condense_dataset(
         settings=settings,
         class_names=list(dataset.mapping.names),
         video_names=[v.name for v in kept],
-        video_segments=np.concatenate(([0], np.cumsum(per_video))).astype(np.int64),
+        video_segments=offsets_from_counts(per_video),
         segment_labels=np.asarray(labels, dtype=np.int32),
         segment_lengths=lengths,
-        segment_codes=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+        segment_codes=offsets_from_counts(counts),
         codes=inversion.codes.astype(np.float16 if config.code_dtype == "float16" else np.float32),
         decoder_kind="generator",
         decoder_config=dec_config,
@@ -227,7 +222,7 @@ def condense_dataset(
         kept_videos=len(kept),
         segments=len(segments),
         frames=int(lengths.sum()),
-        train_bytes=train_feature_bytes(dataset),
+        train_bytes=feature_bytes(dataset.train),
         error=float(inversion.error),
         seconds=seconds,
     )
@@ -240,19 +235,15 @@ def residual_model(decoder, segments, labels, lengths, inversion, batch_frames: 
     the real frames (which are read again from the memory-mapped files).
     """
     from tascond_cli.condense import decode_segments
+    from tascond_cli.condense.invert import segment_batches
 
     counts = np.asarray(inversion.counts, dtype=np.int64)
-    first = np.concatenate(([0], np.cumsum(counts)))
+    first = offsets_from_counts(counts)
     labels = np.asarray(labels, dtype=np.int64)
     d = decoder.dim
     s1, s2 = np.zeros(d), np.zeros(d)
     lag, n = 0.0, 0
-    start = 0
-    while start < len(segments):
-        stop, frames = start, 0
-        while stop < len(segments) and (stop == start or frames + lengths[stop] <= batch_frames):
-            frames += int(lengths[stop])
-            stop += 1
+    for start, stop in segment_batches(lengths, batch_frames):
         restored = decode_segments(
             decoder, labels[start:stop], lengths[start:stop], inversion.codes[first[start] : first[stop]],
             counts[start:stop], batch_frames=batch_frames,
@@ -267,16 +258,9 @@ def residual_model(decoder, segments, labels, lengths, inversion, batch_frames: 
             rc = r - r.mean(1, keepdims=True)
             lag += float((rc[:, 1:] * rc[:, :-1]).sum())
             n += length
-        start = stop
     mean = s1 / max(n, 1)
     var = np.maximum(s2 / max(n, 1) - mean**2, 0.0)
     total = float(var.sum()) * n
     rho = lag / total if total > 0 else 0.0
     return np.sqrt(var).astype(np.float32), float(min(max(rho, 0.0), 0.99))
-
-
-def config_from_settings(settings: dict) -> dict:
-    """The subset of an archive's settings that are :class:`CondenseConfig` fields (for re-running)."""
-    names = set(asdict(CondenseConfig()))
-    return {k: v for k, v in settings.items() if k in names}
 

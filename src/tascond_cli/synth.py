@@ -74,7 +74,6 @@ small default selection (Breakfast 40 train + 10 test of the split, 50Salads 8 +
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +81,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tascond_cli.data import ClassMapping, DatasetWriter, read_bundle, read_label_names
+from tascond_cli.data import ClassMapping, DatasetWriter, folder_bytes, read_bundle, read_labels
 from tascond_cli.errors import DataError, TascondError
 
 __all__ = [
@@ -743,14 +742,6 @@ def _profile_fps(classes: Sequence[str]) -> float:
     return _DEFAULT_FPS
 
 
-def _folder_size(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            total += os.path.getsize(os.path.join(dirpath, f))
-    return total
-
-
 def synthesize(
     out: Path | str,
     config: SynthConfig,
@@ -829,20 +820,8 @@ def _from_profile(out: Path, config: SynthConfig, overwrite: bool, on_video: Pro
         classes=len(mapping),
         dim=config.dim,
         splits=tuple(splits),
-        bytes=_folder_size(out),
+        bytes=folder_bytes(out),
     )
-
-
-def _read_source_labels(path: Path, mapping: ClassMapping) -> tuple[list[str], np.ndarray]:
-    names = read_label_names(path)
-    if not names:
-        raise DataError(f"{path}: empty video (no frame labels)")
-    labels = np.empty(len(names), dtype=np.int64)
-    for i, label in enumerate(names):
-        if label not in mapping:
-            raise DataError(f"{path}:{i + 1}: label {label!r} is not in mapping.txt")
-        labels[i] = mapping.index(label)
-    return names, labels
 
 
 def _from_labels(out: Path, config: SynthConfig, overwrite: bool, on_video: ProgressCallback | None) -> SynthSummary:
@@ -897,7 +876,7 @@ def _from_labels(out: Path, config: SynthConfig, overwrite: bool, on_video: Prog
         w.copy_file(mapping_path, "mapping.txt")
         for done, name in enumerate(names, 1):
             gt = gt_dir / f"{name}.txt"
-            label_names, labels = _read_source_labels(gt, mapping)
+            label_names, labels = read_labels(gt, mapping)
             feats = world.features(labels, name, config.subsample)
             if config.subsample == 1:
                 w.write_features(name, feats)
@@ -926,5 +905,5 @@ def _from_labels(out: Path, config: SynthConfig, overwrite: bool, on_video: Prog
         classes=len(mapping),
         dim=config.dim,
         splits=tuple(sorted(written_splits)),
-        bytes=_folder_size(out),
+        bytes=folder_bytes(out),
     )

@@ -156,7 +156,7 @@ def _parts(model: Prior | Decoder) -> tuple[Decoder, nn.Module | None]:
     raise TypeError(f"expected a Prior or a Decoder, got {type(model).__name__}")
 
 
-def _batches(lengths: np.ndarray, budget: int) -> list[tuple[int, int]]:
+def segment_batches(lengths: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """Consecutive segment ranges of at most ``budget`` frames (a longer segment goes alone)."""
     out, start, frames = [], 0, 0
     for s, length in enumerate(lengths.tolist()):
@@ -316,7 +316,7 @@ def invert_segments(model: Prior | Decoder, segments: Sequence[Any], labels: Any
     was_training = dec.training
     dec.eval().requires_grad_(False)
     try:
-        batches = _batches(lengths, config.batch_frames)
+        batches = segment_batches(lengths, config.batch_frames)
         for bi, (s0, s1) in enumerate(batches):
             b = _Batch(segments[s0:s1], labels[s0:s1], lengths[s0:s1], counts[s0:s1], device)
             r0, r1 = int(first[s0]), int(first[s1])

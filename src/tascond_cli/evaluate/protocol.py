@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tascond_cli.data import Dataset, Video, available_splits, open_dataset
+from tascond_cli.data import Dataset, Video, available_splits, feature_bytes, open_dataset
 from tascond_cli.errors import DataError
 
 from .metrics import DEFAULT_BACKGROUND, METRIC_NAMES, score
@@ -62,8 +62,7 @@ def original_source(data: Dataset) -> TrainSource:
     """The reference dataset's own train split."""
     if not data.train:
         raise DataError(f"{data.root}: the train split is not opened")
-    storage = sum(v.feature_path.stat().st_size for v in data.train if v.feature_path is not None)
-    return TrainSource(ORIGINAL, VideoPairs(data.train), storage, data.root)
+    return TrainSource(ORIGINAL, VideoPairs(data.train), feature_bytes(data.train), data.root)
 
 
 def folder_source(path: Path | str, data: Dataset, name: str | None = None) -> TrainSource:
@@ -92,8 +91,8 @@ def folder_source(path: Path | str, data: Dataset, name: str | None = None) -> T
         raise DataError(f"{path}: features are {source.dim}-d, but {data.root} has {data.dim}-d features")
     remap = np.array([data.mapping.index(n) for n in source.mapping.names], dtype=np.int64)
     identity = np.array_equal(remap, np.arange(len(remap)))
-    storage = sum(v.feature_path.stat().st_size for v in source.train if v.feature_path is not None)
-    return TrainSource(name or path.name, VideoPairs(source.train, None if identity else remap), storage, path)
+    pairs = VideoPairs(source.train, None if identity else remap)
+    return TrainSource(name or path.name, pairs, feature_bytes(source.train), path)
 
 
 class _ArchivePairs(Sequence):
