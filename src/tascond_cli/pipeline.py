@@ -6,10 +6,14 @@ The phases (each reports progress through ``on_phase(name, done, total)``; nothi
    transcripts, down to ``ratio`` of them (``sampling="random"``: a random subset instead);
 2. **prior**: the conditional generator, trained on frames of *all* training videos (memory-mapped,
    in mini-batches) for ``prior.steps`` steps;
-3. **invert**: with the decoder frozen, ``min(ips, L)`` codes per segment of the kept videos, fitted
-   from the encoder's guess until the reconstruction error stops improving;
+3. **invert**: with the decoder frozen, ``min(ips, L)`` codes per segment of the kept videos (``ips =
+   FRAME``: one per frame, with the paper's frame VAE as generator), fitted from the encoder's guess
+   until the reconstruction error stops improving;
 4. the archive: settings, mapping, kept videos' action order and segment lengths, the codes (float16
    by default) and the decoder's weights (float16 by default) as plain arrays.
+
+``method`` swaps in a baseline that shares the generator: ``encoded`` stops at the encoder's guess,
+``random`` samples videos at random, ``tca`` stores no codes at all (restoration draws them).
 
 The same dataset, settings and seed give the same archive, byte for byte (on CPU).
 """
@@ -24,15 +28,40 @@ from pathlib import Path
 
 import numpy as np
 
-from tascond_cli.archive import Archive, offsets_from_counts
+from tascond_cli.archive import MAX_SEGMENT_FRAMES, Archive, offsets_from_counts
 from tascond_cli.data import Dataset, feature_bytes, open_dataset
 from tascond_cli.errors import TascondError
 
-__all__ = ["CondenseConfig", "CondenseResult", "condense_dataset"]
+__all__ = ["FRAME", "METHODS", "CondenseConfig", "CondenseResult", "condense_dataset", "parse_ips"]
 
 PhaseCallback = Callable[[str, int, int], None]
 SAMPLINGS = ("fps", "random")
 CODE_DTYPES = ("float16", "float32")
+FRAME = 0
+"""``ips`` value meaning one code per frame (the paper's channel-only variant; the CLI spells it ``frame``)."""
+METHODS = ("tascond", "encoded", "random", "tca")
+"""What :func:`condense_dataset` can make: our method, and the baselines that share its generator:
+``encoded`` (the encoder's mean per chunk, no inversion), ``random`` (a random subset of videos instead
+of diverse sampling) and ``tca`` (the generator decoding random codes; no codes stored)."""
+
+
+def parse_ips(value: str | int) -> int:
+    """``"frame"`` (one code per frame) or a positive integer, from the command line."""
+    text = str(value).strip().lower()
+    if text == "frame":
+        return FRAME
+    try:
+        ips = int(text)
+    except ValueError:
+        raise TascondError(f"--ips must be a positive integer or 'frame', got {value!r}") from None
+    if ips < 1:
+        raise TascondError(f"--ips must be a positive integer or 'frame', got {value!r}")
+    return ips
+
+
+def ips_label(ips: int) -> int | str:
+    """How ``ips`` is recorded in an archive's settings."""
+    return "frame" if ips == FRAME else ips
 
 
 @dataclass(frozen=True)
@@ -57,11 +86,16 @@ class CondenseConfig:
     weight_dtype: str = "float16"
     device: str = "auto"
     seed: int = 0
+    method: str = "tascond"
     extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
-        if self.ips < 1:
-            raise TascondError(f"--ips must be at least 1, got {self.ips}")
+        if isinstance(self.ips, bool) or not isinstance(self.ips, int) or self.ips < 0:
+            raise TascondError(f"--ips must be a positive integer or 'frame', got {self.ips!r}")
+        if self.method not in METHODS:
+            raise TascondError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method == "tca" and self.ips == FRAME:
+            raise TascondError("tca decodes random codes per chunk; --ips frame would make every frame noise")
         if not (0 < self.ratio <= 1) or math.isnan(self.ratio):
             raise TascondError(f"--ratio must be in (0, 1], got {self.ratio}")
         if self.sampling not in SAMPLINGS:
@@ -93,81 +127,152 @@ class CondenseResult:
     seconds: dict[str, float]
 
 
-def condense_dataset(
-    data: Path | str | Dataset,
-    config: CondenseConfig = CondenseConfig(),
-    on_phase: PhaseCallback | None = None,
-) -> CondenseResult:
-    """Condense the training split of ``data`` into an :class:`Archive` (see the module docstring)."""
-    import torch
-
-    from tascond_cli.condense import (
-        InvertConfig,
-        PriorConfig,
-        decoder_state,
-        furthest_point_sampling,
-        invert_segments,
-        random_sampling,
-        train_prior,
-    )
+def prepare(data: Path | str | Dataset, split: int, device: str = "cpu"):
+    """Open ``data``'s training split (or take an open :class:`Dataset`); resolve ``device``."""
     from tascond_cli.evaluate.train import resolve_device
 
-    config.check()
-    dataset = data if isinstance(data, Dataset) else open_dataset(data, config.split, parts=("train",))
-    train = dataset.train
-    if not train:
-        raise TascondError(f"{dataset.root}: split {config.split} has no training videos")
+    dataset = data if isinstance(data, Dataset) else open_dataset(data, split, parts=("train",))
+    if not dataset.train:
+        raise TascondError(f"{dataset.root}: split {split} has no training videos")
     try:
-        device = resolve_device(config.device)
+        resolved = resolve_device(device)
     except ValueError as exc:
         raise TascondError(str(exc)) from None
-    report = on_phase or (lambda name, done, total: None)
-    seconds: dict[str, float] = {}
+    return dataset, resolved
 
-    t0 = time.perf_counter()
-    transcripts = [v.transcript() for v in train]
-    if config.sampling == "fps":
-        keep = furthest_point_sampling(transcripts, config.ratio)
-    else:
-        keep = random_sampling(len(train), config.ratio, config.seed)
-    kept = [train[i] for i in keep]
-    seconds["sample"] = time.perf_counter() - t0
-    report("sample", 1, 1)
 
-    t0 = time.perf_counter()
-    torch.manual_seed(config.seed)
-    prior_cfg = PriorConfig(
-        latent=config.latent, hidden=config.hidden, ips=config.ips, steps=config.steps, batch=config.batch,
-        seed=config.seed,
-    )
-    prior = train_prior(
-        train, dataset.num_classes, prior_cfg, device=device,
-        on_step=lambda step, _stats: report("prior", step, config.steps) if step % 25 == 0 or step == config.steps else None,
-    )
-    seconds["prior"] = time.perf_counter() - t0
+def select_videos(train: list, ratio: float, sampling: str, seed: int) -> list[int]:
+    """Indices of the kept training videos: diverse (``fps``) or ``random``, ``ratio`` of them."""
+    from tascond_cli.condense import furthest_point_sampling, random_sampling
 
-    t0 = time.perf_counter()
+    if sampling == "fps":
+        return furthest_point_sampling([v.transcript() for v in train], ratio)
+    return random_sampling(len(train), ratio, seed)
+
+
+def collect_segments(videos: list) -> tuple[list[np.ndarray], np.ndarray, list[int]]:
+    """Every segment of ``videos`` as a (D, L) view of its memory-mapped features, its label, and the
+    number of segments of each video."""
     segments, labels, per_video = [], [], []
-    for video in kept:
+    for video in videos:
         segs = video.segments()
         features = video.features()
         per_video.append(len(segs))
         for seg in segs:
             segments.append(features[:, seg.start : seg.end])
             labels.append(seg.label)
-    inv_cfg = InvertConfig(
-        lr=config.invert_lr, max_iters=config.invert_iters, patience=config.invert_patience,
-        chunk_frames=config.invert_frames, batch_frames=config.batch_frames, seed=config.seed,
-    )
-    inversion = invert_segments(
-        prior, segments, np.asarray(labels, dtype=np.int64), config.ips, inv_cfg,
-        on_batch=lambda info: report("invert", info["batch"], info["batches"]),
-    )
-    seconds["invert"] = time.perf_counter() - t0
+    return segments, np.asarray(labels, dtype=np.int64), per_video
 
+
+def prior_config(config: CondenseConfig):
+    """The generator a condense config trains (one code per frame: the paper's frame VAE)."""
+    from tascond_cli.condense import PriorConfig
+
+    frame = config.ips == FRAME
+    return PriorConfig(
+        latent=config.latent, hidden=config.hidden, ips=0 if frame else config.ips, chunk_input=not frame,
+        steps=config.steps, batch=config.batch, seed=config.seed,
+    )
+
+
+def train_generator(dataset: Dataset, config: CondenseConfig, device=None, on_phase: PhaseCallback | None = None):
+    """Train the generator of ``config`` on all of ``dataset``'s training videos (phase ``prior``).
+
+    :func:`condense_dataset` calls this; pass its result back as ``prior=`` to make several archives
+    (our method and the generator baselines) from one trained generator.
+    """
+    import torch
+
+    from tascond_cli.condense import train_prior
+
+    config.check()
+    if device is None:
+        _, device = prepare(dataset, config.split, config.device)
+    report = on_phase or (lambda name, done, total: None)
+    torch.manual_seed(config.seed)
+    steps = config.steps
+    return train_prior(
+        dataset.train, dataset.num_classes, prior_config(config), device=device,
+        on_step=lambda step, _stats: report("prior", step, steps) if step % 25 == 0 or step == steps else None,
+    )
+
+
+def base_settings(method: str, dataset: Dataset, split: int, ratio: float, sampling: str, seed: int) -> dict:
+    """The settings every archive records, whatever made it."""
+    return {
+        "method": method,
+        "dim": int(dataset.dim),
+        "source": dataset.root.name,
+        "split": split,
+        "ratio": ratio,
+        "sampling": sampling,
+        "seed": seed,
+        "train_videos": len(dataset.train),
+    }
+
+
+def condense_dataset(
+    data: Path | str | Dataset,
+    config: CondenseConfig = CondenseConfig(),
+    on_phase: PhaseCallback | None = None,
+    *,
+    prior=None,
+) -> CondenseResult:
+    """Condense the training split of ``data`` into an :class:`Archive` (see the module docstring).
+
+    ``config.method`` picks our method or one of the baselines that share its generator
+    (:data:`METHODS`). ``prior``: a generator from :func:`train_generator` with the same settings,
+    instead of training one (its shape is checked against the data).
+    """
+    from tascond_cli.condense import InvertConfig, decoder_state, invert_segments
+
+    config.check()
+    dataset, device = prepare(data, config.split, config.device)
+    train = dataset.train
+    report = on_phase or (lambda name, done, total: None)
+    seconds: dict[str, float] = {}
+    sampling = "random" if config.method == "random" else config.sampling
+
+    t0 = time.perf_counter()
+    kept = [train[i] for i in select_videos(train, config.ratio, sampling, config.seed)]
+    seconds["sample"] = time.perf_counter() - t0
+    report("sample", 1, 1)
+
+    t0 = time.perf_counter()
+    if prior is None:
+        prior = train_generator(dataset, config, device, report)
+        seconds["prior"] = time.perf_counter() - t0
+    elif prior.decoder.dim != dataset.dim or prior.decoder.num_classes != dataset.num_classes:
+        raise TascondError(
+            f"the given generator decodes {prior.decoder.dim}-d features of {prior.decoder.num_classes} classes; "
+            f"{dataset.root} has {dataset.dim}-d features and {dataset.num_classes} classes"
+        )
+    elif prior.decoder.latent != config.latent:
+        raise TascondError(f"the given generator has {prior.decoder.latent}-d codes, not --latent {config.latent}")
+
+    segments, labels, per_video = collect_segments(kept)
     lengths = np.array([s.shape[1] for s in segments], dtype=np.int64)
+    ips = MAX_SEGMENT_FRAMES if config.ips == FRAME else config.ips
+    if config.method == "tca":
+        codes = np.zeros((0, config.latent), dtype=np.float32)
+        counts = np.zeros(len(segments), dtype=np.int64)
+        error = float("nan")
+    else:
+        t0 = time.perf_counter()
+        inv_cfg = InvertConfig(
+            lr=config.invert_lr, max_iters=0 if config.method == "encoded" else config.invert_iters,
+            patience=config.invert_patience, chunk_frames=config.invert_frames, batch_frames=config.batch_frames,
+            seed=config.seed,
+        )
+        inversion = invert_segments(
+            prior, segments, labels, ips, inv_cfg,
+            on_batch=lambda info: report("invert", info["batch"], info["batches"]),
+        )
+        seconds["invert"] = time.perf_counter() - t0
+        codes, counts, error = inversion.codes, np.asarray(inversion.counts, dtype=np.int64), float(inversion.error)
+
     dec_config, weights = decoder_state(prior)
-    if config.residual:
+    if config.residual and config.method != "tca":
         t0 = time.perf_counter()
         std, rho = residual_model(prior.decoder, segments, labels, lengths, inversion, config.batch_frames)
         weights["residual.std"] = std
@@ -179,40 +284,34 @@ def condense_dataset(
         for k, v in weights.items()
     }
     settings = {
-        "method": "tascond",
-        "dim": int(dataset.dim),
-        "source": dataset.root.name,
-        "split": config.split,
-        "ips": config.ips,
-        "ratio": config.ratio,
-        "sampling": config.sampling,
+        **base_settings(config.method, dataset, config.split, config.ratio, sampling, config.seed),
+        "ips": ips_label(config.ips),
         "latent": config.latent,
         "hidden": config.hidden,
         "steps": config.steps,
         "batch": config.batch,
-        "invert_iters": config.invert_iters,
-        "invert_patience": config.invert_patience,
-        "invert_lr": config.invert_lr,
-        "invert_frames": config.invert_frames,
-        "residual": config.residual,
-        "code_dtype": config.code_dtype,
-        "weight_dtype": config.weight_dtype,
-        "seed": config.seed,
-        "train_videos": len(train),
-        "reconstruction_error": round(float(inversion.error), 6),
-        **config.extra,
     }
-    counts = np.asarray(inversion.counts, dtype=np.int64)
+    if config.method != "tca":
+        settings.update({
+            "invert_iters": 0 if config.method == "encoded" else config.invert_iters,
+            "invert_patience": config.invert_patience,
+            "invert_lr": config.invert_lr,
+            "invert_frames": config.invert_frames,
+            "residual": config.residual,
+            "code_dtype": config.code_dtype,
+            "reconstruction_error": round(error, 6),
+        })
+    settings.update({"weight_dtype": config.weight_dtype, **config.extra})
     archive = Archive(
         settings=settings,
         class_names=list(dataset.mapping.names),
         video_names=[v.name for v in kept],
         video_segments=offsets_from_counts(per_video),
-        segment_labels=np.asarray(labels, dtype=np.int32),
+        segment_labels=labels.astype(np.int32),
         segment_lengths=lengths,
         segment_codes=offsets_from_counts(counts),
-        codes=inversion.codes.astype(np.float16 if config.code_dtype == "float16" else np.float32),
-        decoder_kind="generator",
+        codes=codes.astype(np.float16 if config.code_dtype == "float16" else np.float32),
+        decoder_kind="random" if config.method == "tca" else "generator",
         decoder_config=dec_config,
         decoder_weights=weights,
     )
@@ -223,7 +322,7 @@ def condense_dataset(
         segments=len(segments),
         frames=int(lengths.sum()),
         train_bytes=feature_bytes(dataset.train),
-        error=float(inversion.error),
+        error=error,
         seconds=seconds,
     )
 

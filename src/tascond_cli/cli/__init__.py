@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tascond_cli import __version__
+from tascond_cli.cli import baseline as _baseline
 from tascond_cli.cli import condense as _condense
 from tascond_cli.cli import evaluate as _evaluate
 from tascond_cli.cli import info as _info
@@ -42,6 +43,7 @@ def _root(
 app.command("info", rich_help_panel="Data")(_info.info)
 app.command("synth", rich_help_panel="Data")(_synth.synth)
 app.command("condense", rich_help_panel="Condensation")(_condense.condense)
+app.command("baseline", rich_help_panel="Condensation")(_baseline.baseline)
 app.command("restore", rich_help_panel="Condensation")(_condense.restore)
 app.command("evaluate", rich_help_panel="Evaluation")(_evaluate.evaluate)
 

@@ -11,7 +11,13 @@ import typer
 from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress
 from tascond_cli.errors import TascondError
 
-_PHASES = {"sample": "sampling videos", "prior": "training the prior", "invert": "inverting segments"}
+_PHASES = {
+    "sample": "sampling videos",
+    "prior": "training the prior",
+    "invert": "inverting segments",
+    "pca": "fitting the projection",
+    "encode": "encoding videos",
+}
 
 
 def read_archive_arg(source: str):
@@ -44,7 +50,9 @@ def condense(
     data: Annotated[Path, typer.Argument(metavar="DATA", help="Dataset folder (MS-TCN layout).", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="Archive to write (.tcd), or - for stdout.")],
     split: Annotated[int, typer.Option("--split", "-s", min=1, help="Condense this split's training videos.")] = 1,
-    ips: Annotated[int, typer.Option(min=1, help="Latent codes (instances) per segment.")] = 8,
+    ips: Annotated[
+        str, typer.Option(help="Latent codes (instances) per segment, or 'frame': one code per frame.")
+    ] = "8",
     ratio: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training videos kept.")] = 0.5,
     sampling: Annotated[str, typer.Option(help="fps (diverse, furthest-point) or random.")] = "fps",
     latent: Annotated[int, typer.Option(min=1, help="Latent code size d.", rich_help_panel="Generator")] = 64,
@@ -75,16 +83,26 @@ def condense(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (on stderr with -o -).")] = False,
 ) -> None:
     """Condense a dataset's training split into one small .tcd archive."""
-    from tascond_cli.archive import storage_breakdown
-    from tascond_cli.pipeline import CondenseConfig, condense_dataset
+    from tascond_cli.pipeline import CondenseConfig, condense_dataset, parse_ips
 
-    if output != "-" and Path(output).exists() and not force:
-        raise TascondError(f"{output}: already exists (use --force to replace it)")
+    check_output(output, force)
     config = CondenseConfig(
-        split=split, ips=ips, ratio=ratio, sampling=sampling, latent=latent, hidden=hidden, steps=steps,
+        split=split, ips=parse_ips(ips), ratio=ratio, sampling=sampling, latent=latent, hidden=hidden, steps=steps,
         invert_iters=invert_iters, invert_frames=invert_frames, residual=residual, device=device, seed=seed,
     )
     config.check()
+    result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
+    report_archive(result, output, force, as_json, "condensed")
+
+
+def check_output(output: str, force: bool) -> None:
+    """Refuse to replace an existing OUTPUT without --force (before any work is done)."""
+    if output != "-" and Path(output).exists() and not force:
+        raise TascondError(f"{output}: already exists (use --force to replace it)")
+
+
+def run_phases(work):
+    """Run ``work(on_phase)`` with one progress bar per phase on stderr; return its result."""
     with progress() as bar:
         tasks: dict[str, int] = {}
 
@@ -93,11 +111,21 @@ def condense(
                 tasks[name] = bar.add_task(_PHASES.get(name, name), total=total)
             bar.update(tasks[name], completed=done, total=total)
 
-        result = condense_dataset(data, config, on_phase)
+        return work(on_phase)
+
+
+def report_archive(result, output: str, force: bool, as_json: bool, verb: str) -> None:
+    """Write the archive of a :class:`~tascond_cli.pipeline.CondenseResult` and report what it holds."""
+    import math
+
+    from tascond_cli.archive import storage_breakdown
+
     size = write_archive_arg(result.archive, output, force)
     parts = storage_breakdown(result.archive, total=size)
+    error = result.error if math.isfinite(result.error) else None
     summary = {
         "archive": output,
+        "method": result.archive.settings.get("method"),
         "bytes": size,
         "train_videos": result.train_videos,
         "kept_videos": result.kept_videos,
@@ -105,7 +133,7 @@ def condense(
         "frames": result.frames,
         "train_feature_bytes": result.train_bytes,
         "storage_ratio": result.train_bytes / size if size else None,
-        "reconstruction_error": result.error,
+        "reconstruction_error": error,
         "breakdown": {k: v["share"] for k, v in parts.items() if k != "total"},
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
     }
@@ -117,11 +145,14 @@ def condense(
 
         sys.stderr.write(json.dumps(summary, indent=2) + "\n")
         return
+    fit = "" if error is None else f"; reconstruction error {error:.3f} (fraction of variance unexplained)"
+    ratio = summary["storage_ratio"] or 0.0
+    than = f"the {human_bytes(result.train_bytes)} of training features"
+    scale = f"{ratio:.0f}x smaller than {than}" if ratio >= 1 else f"{1 / ratio:.1f}x larger than {than}"
     err().print(
-        f"condensed {result.kept_videos} of {result.train_videos} training videos "
+        f"{verb} {result.kept_videos} of {result.train_videos} training videos "
         f"({result.segments:,} segments, {result.frames:,} frames) into {human_bytes(size)}: "
-        f"{summary['storage_ratio']:.0f}x smaller than the {human_bytes(result.train_bytes)} of training features; "
-        f"reconstruction error {result.error:.3f} (fraction of variance unexplained)"
+        f"{scale}{fit}"
     )
 
 

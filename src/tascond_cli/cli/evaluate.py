@@ -175,16 +175,30 @@ def _print_report(report, dataset) -> None:
     multi = len(report.results) > 1
     if multi:
         table.add_column("retention", justify="right")
+    if report.floor:
+        table.add_column("above blind", justify="right")
     for r in report.results:
         cells = [r.name, *(f"{r.mean[m]:.1f}±{r.std[m]:.1f}" for m in METRIC_NAMES), human_bytes(r.storage_bytes)]
         if multi:
-            cells.append(f"{r.retention['avg']:.1f}%" if r.retention else "")
+            cells.append(_percent(r.retention))
+        if report.floor:
+            cells.append(_percent(r.above_floor))
         table.add_row(*cells)
     out().print(table)
+    floor = f"; above blind = mean over metrics of (source - {report.floor}) / (original - {report.floor})"
     err().print(
         f"background labels: {', '.join(report.background) or '(none)'}; "
         "mean ± std over seeds; retention = mean over metrics of (source / original)"
+        + (floor if report.floor else "")
     )
+
+
+def _percent(values: dict | None) -> str:
+    import math
+
+    if not values:
+        return ""
+    return "n/a" if math.isnan(values["avg"]) else f"{values['avg']:.1f}%"
 
 
 def _write_predictions(folder: Path, report, dataset, force: bool) -> None:

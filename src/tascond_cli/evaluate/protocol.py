@@ -6,7 +6,9 @@ real test split of the reference dataset with the metrics of ``metrics.py``.
 A report gives mean and standard deviation (population, ``ddof=0``) per metric
 over seeds, the bytes each source's training data takes, and its retention:
 the source's mean score as a percentage of the original's, per metric and
-averaged over the five metrics.
+averaged over the five metrics. When one source is a ``blind`` archive (all-zero features over the
+real action structure, the floor a model reaches without features), every source also gets its
+retention above that floor: ``(source - blind) / (original - blind)``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class TrainSource:
     videos: Sequence[tuple[np.ndarray, np.ndarray]]
     storage_bytes: int
     path: Path | None = None
+    method: str | None = None
+    """What made it, for archives (their ``settings["method"]``): ``blind`` marks the floor."""
 
 
 def original_source(data: Dataset) -> TrainSource:
@@ -128,7 +132,11 @@ def archive_source(path: Path | str, data: Dataset, name: str | None = None, dev
     remap = np.array([data.mapping.index(n) for n in archive.class_names], dtype=np.int64)
     identity = np.array_equal(remap, np.arange(len(remap)))
     decoder = ArchiveDecoder(archive, device)
-    return TrainSource(name or path.name, _ArchivePairs(decoder, None if identity else remap), path.stat().st_size, path)
+    method = archive.settings.get("method")
+    return TrainSource(
+        name or path.name, _ArchivePairs(decoder, None if identity else remap), path.stat().st_size, path,
+        method if isinstance(method, str) else None,
+    )
 
 
 @dataclass
@@ -141,6 +149,7 @@ class SourceResult:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     retention: dict[str, float] | None = None  # % of the original's mean, per metric and "avg"
+    above_floor: dict[str, float] | None = None  # % of the original's gain over the blind floor
     predictions: list[list[np.ndarray]] | None = None  # [seed][test video] (T,) int64, when kept
 
     def to_dict(self) -> dict:
@@ -151,6 +160,7 @@ class SourceResult:
             "std": self.std,
             "per_seed": self.per_seed,
             "retention": self.retention,
+            "above_floor": self.above_floor,
         }
 
 
@@ -164,6 +174,8 @@ class EvalReport:
     seeds: list[int]
     split: int
     test_videos: list[str]
+    floor: str | None = None
+    """The name of the blind source the ``above_floor`` figures are measured from, if any."""
 
     def to_dict(self) -> dict:
         return {
@@ -175,6 +187,7 @@ class EvalReport:
             "sample_rate": self.config.sample_rate,
             "background": list(self.background),
             "test_videos": len(self.test_videos),
+            "floor": self.floor,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -185,6 +198,20 @@ def retention(source: dict[str, float], original: dict[str, float]) -> dict[str,
     A metric on which the original scores 0 has no retention (NaN) and is left out of the average.
     """
     out = {m: (100.0 * source[m] / original[m] if original[m] > 0 else float("nan")) for m in METRIC_NAMES}
+    defined = [out[m] for m in METRIC_NAMES if not np.isnan(out[m])]
+    out["avg"] = float(np.mean(defined)) if defined else float("nan")
+    return out
+
+
+def above_floor(source: dict[str, float], original: dict[str, float], floor: dict[str, float]) -> dict[str, float]:
+    """Each metric's ``(source - floor) / (original - floor)`` in percent, plus their average ("avg").
+
+    A metric where the original does not beat the floor has no value (NaN) and is left out of the average.
+    """
+    out = {
+        m: (100.0 * (source[m] - floor[m]) / (original[m] - floor[m]) if original[m] > floor[m] else float("nan"))
+        for m in METRIC_NAMES
+    }
     defined = [out[m] for m in METRIC_NAMES if not np.isnan(out[m])]
     out["avg"] = float(np.mean(defined)) if defined else float("nan")
     return out
@@ -201,7 +228,8 @@ def evaluate_sources(
 ) -> EvalReport:
     """Train MS-TCN on each source with seeds ``config.seed .. config.seed + seeds - 1``; score on ``data.test``.
 
-    Retention is filled in for every source when one of them is named "original".
+    Retention is filled in for every source when one of them is named "original", and retention above
+    the floor when one is also a ``blind`` archive (the first, if several).
     """
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -231,10 +259,14 @@ def evaluate_sources(
         result.std = dict(zip(METRIC_NAMES, table.std(axis=0).tolist()))
         results.append(result)
     original = next((r for r in results if r.name == ORIGINAL), None)
+    floor = next((r for r, s in zip(results, sources) if s.method == "blind"), None)
     if original is not None:
         for r in results:
             r.retention = retention(r.mean, original.mean)
-    return EvalReport(results, background, config, seed_values, data.split, [v.name for v in data.test])
+            if floor is not None:
+                r.above_floor = above_floor(r.mean, original.mean, floor.mean)
+    floor_name = floor.name if floor is not None and original is not None else None
+    return EvalReport(results, background, config, seed_values, data.split, [v.name for v in data.test], floor_name)
 
 
 def score_predictions(
