@@ -9,6 +9,7 @@ import typer
 from tascond_cli import __version__
 from tascond_cli.cli import baseline as _baseline
 from tascond_cli.cli import condense as _condense
+from tascond_cli.cli import demo as _demo
 from tascond_cli.cli import evaluate as _evaluate
 from tascond_cli.cli import info as _info
 from tascond_cli.cli import synth as _synth
@@ -40,6 +41,7 @@ def _root(
     """Condense temporal action segmentation datasets into tiny .tcd archives, and restore them."""
 
 
+app.command("demo", rich_help_panel="Start here")(_demo.demo)
 app.command("info", rich_help_panel="Data")(_info.info)
 app.command("synth", rich_help_panel="Data")(_synth.synth)
 app.command("condense", rich_help_panel="Condensation")(_condense.condense)

@@ -156,10 +156,11 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
     if as_json:
         print_json(report.to_dict())
         return
-    _print_report(report, dataset)
+    print_report(report)
 
 
-def _print_report(report, dataset) -> None:
+def print_report(report) -> None:
+    """The comparison table of an :class:`~tascond_cli.evaluate.protocol.EvalReport` (stdout), legend on stderr."""
     table = Table(
         show_edge=False,
         pad_edge=False,
