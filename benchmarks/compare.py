@@ -6,11 +6,12 @@ For each dataset the script
    (``tascond synth --labels-from``; ``$TASCOND_REALDATA`` overrides the folder) at a scale two CPU
    cores can train on (table below);
 2. trains our generator once and makes every archive from it or from the features:
-   ``tascond`` (our method, the defaults: 8 codes per segment, half the videos by diverse sampling),
-   ``tascond-all`` (the same, every video: ``--ratio 1``), and the baselines ``mean``, ``coreset``,
-   ``tca``, ``encoded``, ``random``, ``fp16``, ``pca`` and ``blind`` with their defaults
-   (``tascond baseline``; ``tca``, ``encoded`` and ``random`` keep half the videos like ours, the others
-   keep all). Sharing the generator gives the same archives as separate ``condense`` / ``baseline``
+   ``tascond`` (our method, the defaults: 8 codes per segment for half the videos, chosen by diverse
+   sampling; the other half by their structure, their segments reusing kept codes),
+   ``tascond-drop`` (the paper's setting: the other half dropped, ``--others drop``), ``tascond-all``
+   (codes for every video: ``--ratio 1``), and the baselines ``mean``, ``coreset``, ``tca``,
+   ``encoded``, ``random``, ``fp16``, ``pca`` and ``blind`` with their defaults (``tascond
+   baseline``; ``tca``, ``encoded`` and ``random`` differ from ``tascond`` in one thing each). Sharing the generator gives the same archives as separate ``condense`` / ``baseline``
    runs (tested in ``tests/test_baselines.py``) in a quarter of the time;
 3. trains MS-TCN (the standard 4x10x64 model) on the original training split and on each archive
    (decoded on the fly), over 3 seeds, and tests every model on the real test split.
@@ -53,10 +54,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 HEAD = {"acc": "Acc", "edit": "Edit", "f1@10": "F1@10", "f1@25": "F1@25", "f1@50": "F1@50"}
-SOURCES = ("original", "tascond", "tascond-all", "random", "encoded", "tca", "mean", "coreset", "fp16", "pca", "blind")
-COMPARED = {"mean": "tascond-all", "coreset": "tascond-all", "tca": "tascond", "encoded": "tascond", "random": "tascond"}
-"""The baselines issue 5 asks our method to beat on the average of the five metrics, each against our
-method on the same number of videos: all of them for mean and coreset, half for the generator ones."""
+SOURCES = ("original", "tascond", "tascond-drop", "tascond-all", "random", "encoded", "tca", "mean", "coreset", "fp16",
+           "pca", "blind")
+COMPARED = ("mean", "coreset", "tca", "encoded", "random")
+"""The baselines issue 5 asks our method (the defaults) to beat on the average of the five metrics."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def synthesize(name: str, scale: Scale, work: Path) -> Path:
 def make_archives(name: str, scale: Scale, work: Path, device: str) -> dict:
     """Synthesize one dataset and write every archive of the table; returns bytes and timings."""
     from tascond_cli.archive import storage_breakdown, write_archive
-    from tascond_cli.baselines import BaselineConfig, make_baseline
+    from tascond_cli.baselines import GENERATOR_BASELINES, BaselineConfig, make_baseline
     from tascond_cli.data import open_dataset
     from tascond_cli.pipeline import CondenseConfig, condense_dataset, train_generator
 
@@ -117,6 +118,7 @@ def make_archives(name: str, scale: Scale, work: Path, device: str) -> dict:
     out: dict = {"train_feature_bytes": None, "archives": {}, "prior_seconds": round(prior_seconds, 1)}
     jobs = {
         "tascond": lambda: condense_dataset(dataset, gen, prior=prior),
+        "tascond-drop": lambda: condense_dataset(dataset, replace(gen, others="drop"), prior=prior),
         "tascond-all": lambda: condense_dataset(dataset, replace(gen, ratio=1.0), prior=prior),
     }
     for method in ("random", "encoded", "tca", "mean", "coreset", "fp16", "pca", "blind"):
@@ -133,7 +135,7 @@ def make_archives(name: str, scale: Scale, work: Path, device: str) -> dict:
             "bytes": size,
             "code_bytes": parts["codes"]["share"],
             "kept_videos": result.kept_videos,
-            "seconds": round(seconds + (prior_seconds if label in ("tascond", "tascond-all", "random", "encoded", "tca") else 0), 1),
+            "seconds": round(seconds + (prior_seconds if label.startswith("tascond") or label in GENERATOR_BASELINES else 0), 1),
         }
     return out
 
@@ -169,10 +171,10 @@ def summarise(name: str, scale: Scale, made: dict, scores: dict) -> dict:
         row["storage_ratio"] = made["train_feature_bytes"] / row["bytes"]
         rows[source] = row
     verdict = {}
-    for m, ours in COMPARED.items():
-        a, b = rows[ours], rows[m]
+    for m in COMPARED:
+        a, b = rows["tascond"], rows[m]
         verdict[m] = {
-            "ours": ours, "ours_avg": a["retention"]["avg"], "theirs_avg": b["retention"]["avg"],
+            "ours_avg": a["retention"]["avg"], "theirs_avg": b["retention"]["avg"],
             "beats": a["retention"]["avg"] > b["retention"]["avg"],
             "ours_bytes": a["bytes"], "theirs_bytes": b["bytes"],
             "ours_code_bytes": a["code_bytes"], "theirs_code_bytes": b["code_bytes"],
@@ -219,14 +221,14 @@ def markdown(results: list[dict], command: str, seconds: float) -> str:
                 + f" | {human(row['bytes'])} | {human(row['code_bytes'])} | {row['storage_ratio']:.0f}"
                 + f" | {row['retention']['avg']:.1f}% | {row['above_floor']['avg']:.1f}% |"
             )
-        lines += ["", "Our method against each baseline on the same videos (five-metric average retention; whole archive;"
+        lines += ["", "Our method (the defaults) against each baseline (five-metric average retention; whole archive;"
                   " codes alone):", ""]
         for m, v in res["verdict"].items():
             word = "beats" if v["beats"] else "does NOT beat"
             size = "smaller" if v["ours_bytes"] <= v["theirs_bytes"] else "larger"
             codes = "smaller" if v["ours_code_bytes"] <= v["theirs_code_bytes"] else "larger"
             lines.append(
-                f"- {v['ours']} {word} {m}: {v['ours_avg']:.1f}% vs {v['theirs_avg']:.1f}%; archive "
+                f"- tascond {word} {m}: {v['ours_avg']:.1f}% vs {v['theirs_avg']:.1f}%; archive "
                 f"{human(v['ours_bytes'])} vs {human(v['theirs_bytes'])} ({size}); codes "
                 f"{human(v['ours_code_bytes'])} vs {human(v['theirs_code_bytes'])} ({codes})"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import os
@@ -19,6 +20,7 @@ import zstandard
 
 from tascond_cli.archive import (
     DECODER_KINDS,
+    BASE_VERSION,
     FORMAT_VERSION,
     HEADER_SIZE,
     MAGIC,
@@ -141,7 +143,7 @@ def test_round_trip_every_decoder_kind(kind: str, tmp_path: Path) -> None:
     assert read_archive(path) == archive
     with open(path, "rb") as fh:
         assert read_archive(fh) == archive
-    assert read_version(path) == FORMAT_VERSION
+    assert read_version(path) == BASE_VERSION == (1, 0)  # nothing of 1.1 used: a 1.0 reader reads it
 
 
 def test_round_trip_keeps_types_and_helpers() -> None:
@@ -636,3 +638,76 @@ def test_storage_breakdown() -> None:
     assert b["codes"]["raw"] == archive.codes.nbytes
     assert all(v["compressed"] > 0 for v in b.values())
     assert storage_breakdown(archive, total=10_000)["total"]["share"] == 10_000
+
+
+# --------------------------------------------------------------------------- shared codes (format 1.1)
+
+
+def sharing(archive: Archive, borrowers: dict[int, int]) -> Archive:
+    """``archive`` with each segment in ``borrowers`` reusing the codes of its value instead of its own."""
+    counts = archive.segment_code_counts.copy()
+    keep = np.ones(archive.num_codes, dtype=bool)
+    for s in borrowers:
+        keep[archive.segment_codes[s] : archive.segment_codes[s + 1]] = False
+        counts[s] = 0
+    sources = np.full(archive.num_segments, -1, dtype=np.int64)
+    for s, r in borrowers.items():
+        sources[s] = r
+    return dataclasses.replace(
+        archive, segment_codes=offsets_from_counts(counts), codes=archive.codes[keep], segment_sources=sources
+    )
+
+
+def test_shared_codes_round_trip_as_version_1_1(tmp_path) -> None:
+    base = make_archive("generator", k=8)
+    base.segment_lengths[:] = [1, 8, 3, 8, 8, 2, 8, 8]
+    base = dataclasses.replace(base, segment_codes=offsets_from_counts(codes_per_segment(base.segment_lengths, 8)),
+                               codes=np.random.default_rng(1).standard_normal((int(codes_per_segment(base.segment_lengths, 8).sum()), 5)).astype(np.float16))
+    shared = sharing(base, {2: 1, 5: 4, 7: 0})
+    path = tmp_path / "s.tcd"
+    write_archive(shared, path)
+    assert read_version(path) == FORMAT_VERSION == (1, 1)
+    back = read_archive(path)
+    assert back == shared and back.num_codes == base.num_codes - 3 - 2 - 8
+    # segment 2 (3 frames) reuses segment 1's 8 codes: chunks use codes 0, 2, 5 of them
+    np.testing.assert_array_equal(back.segment_code_rows(2), back.segment_code_rows(1)[[0, 2, 5]])
+    # segment 7 (8 frames) reuses segment 0's single code
+    np.testing.assert_array_equal(back.segment_code_rows(7), back.segment_code_rows(0))
+    entry = back.video(0)  # segments 0, 1, 2
+    np.testing.assert_array_equal(entry.code_counts, [1, 8, 3])
+    np.testing.assert_array_equal(entry.codes[9:], back.codes[back.segment_code_rows(1)[[0, 2, 5]]])
+    np.testing.assert_array_equal(frame_code_index(entry.lengths, entry.code_counts).max() + 1, 12)
+    # no segment reusing anything: plain 1.0 again
+    none = dataclasses.replace(base, segment_sources=np.full(base.num_segments, -1))
+    assert read_version(archive_bytes(none)) == (1, 0) and read_archive(archive_bytes(none)).segment_sources is None
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda a: a.segment_sources.__setitem__(2, 99), "outside"),
+        (lambda a: a.segment_sources.__setitem__(2, 5), "which owns no codes"),
+        (lambda a: a.segment_sources.__setitem__(3, 1), "owns 8"),
+    ],
+)
+def test_bad_shared_codes_are_refused(change, fragment) -> None:
+    base = make_archive("generator", k=8)
+    base.segment_lengths[:] = 8
+    base = dataclasses.replace(base, segment_codes=offsets_from_counts(np.full(8, 8)),
+                               codes=np.zeros((64, 5), dtype=np.float16))
+    shared = sharing(base, {2: 1, 5: 4})
+    change(shared)
+    with pytest.raises(ArchiveError, match=fragment):
+        archive_bytes(shared)
+    with pytest.raises(ArchiveError, match="code_source"):  # and the reader, on a file the writer refused
+        read_archive(mutated(replace("/segments/code_source", shared.segment_sources), sharing(base, {2: 1, 5: 4})))
+
+
+def test_shared_codes_need_a_coded_kind_and_one_per_segment() -> None:
+    zeros = make_archive("zeros")
+    bad = dataclasses.replace(zeros, segment_sources=np.r_[1, np.full(zeros.num_segments - 1, -1)])
+    with pytest.raises(ArchiveError, match="stores no codes"):
+        archive_bytes(bad)
+    gen = make_archive("generator")
+    with pytest.raises(ArchiveError, match="one per segment"):
+        archive_bytes(dataclasses.replace(gen, segment_sources=np.full(3, -1)))

@@ -105,10 +105,14 @@ def test_generator_baselines(data, archives):
     assert enc.settings["invert_iters"] == 0 and enc.decoder_kind == "generator"
     assert rnd.settings["sampling"] == "random" and rnd.settings["method"] == "random"
     for a in (tca, enc, rnd):
-        assert a.num_videos == 3  # ratio 0.5 by default, as condense
+        # ratio 0.5 by default, as condense; the other half by structure (tca: random codes for all)
+        assert a.num_videos == 6 and a.settings["ratio"] == 0.5 and a.settings["others"] == "borrow"
         decoder = ArchiveDecoder(a)
         x, y = decoder[0]
         assert x.shape == (8, y.shape[0]) and np.isfinite(x).all()
+    assert (enc.segment_sources >= 0).any() and (rnd.segment_sources >= 0).any() and tca.segment_sources is None
+    drop = BaselineConfig(device="cpu", condense=CondenseConfig(**{**GEN.__dict__, "others": "drop"}))
+    assert make_baseline("encoded", data, drop).archive.num_videos == 3
     # tca draws fresh codes: not what the encoder would give
     assert not np.allclose(ArchiveDecoder(tca)[0][0], ArchiveDecoder(enc)[0][0])
 

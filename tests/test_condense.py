@@ -39,10 +39,12 @@ def test_restore_gives_back_exact_structure(condensed, tmp_path):
     data, path, result = condensed
     original = open_dataset(data)
     archive = read_archive(path)
-    assert result.kept_videos == 3 and archive.num_videos == 3  # ratio 0.5 of 6
+    # ratio 0.5 of 6: 3 kept with codes, 3 by their structure, reusing kept codes
+    assert result.kept_videos == 3 and result.borrowing_videos == 3 and archive.num_videos == 6
+    assert sorted(archive.video_names) == sorted(v.name for v in original.train)
     out = tmp_path / "restored"
     summary = restore_archive(archive, out)
-    assert summary.videos == 3 and summary.frames == archive.total_frames
+    assert summary.videos == 6 and summary.frames == archive.total_frames
     restored = open_dataset(out, parts=("train",))
     assert (out / "mapping.txt").read_bytes() == (data / "mapping.txt").read_bytes()
     assert [v.name for v in restored.train] == archive.video_names
@@ -94,10 +96,38 @@ def test_restore_is_deterministic_and_matches_dataset(condensed, tmp_path):
         ds[len(ds)]
 
 
+def test_borrowing_segments_reuse_the_nearest_kept_segment_of_their_action(condensed):
+    _, path, result = condensed
+    a = read_archive(path)
+    kept_segments = int(a.video_segments[result.kept_videos])
+    sources = a.segment_sources
+    assert sources is not None and (sources[:kept_segments] == -1).all()
+    borrowing = np.flatnonzero(sources >= 0)
+    assert borrowing.size and (borrowing >= kept_segments).all() and (sources[borrowing] < kept_segments).all()
+    assert a.settings["borrowing_segments"] == borrowing.size
+    for s in borrowing:
+        donor = sources[s]
+        assert a.segment_labels[donor] == a.segment_labels[s]
+        same = np.flatnonzero(a.segment_labels[:kept_segments] == a.segment_labels[s])
+        gaps = np.abs(np.log(a.segment_lengths[same]) - np.log(a.segment_lengths[s]))
+        assert abs(np.log(a.segment_lengths[donor]) - np.log(a.segment_lengths[s])) == gaps.min()
+    # stored codes: only the kept videos' (and orphans'); the borrowing videos cost structure only
+    assert a.num_codes == int(a.segment_code_counts.sum()) < sum(len(a.segment_code_rows(s)) for s in range(a.num_segments))
+
+
+def test_others_drop_keeps_only_the_sampled_videos(tiny):
+    drop = condense_dataset(tiny, CondenseConfig(**{**FAST_CONFIG.__dict__, "others": "drop"}))
+    assert drop.archive.num_videos == 2 and drop.borrowing_videos == 0 and drop.archive.segment_sources is None
+    borrow = condense_dataset(tiny, FAST_CONFIG)
+    assert borrow.archive.num_videos == 4 and borrow.archive.video_names[:2] == drop.archive.video_names
+    np.testing.assert_array_equal(borrow.archive.codes[: drop.archive.num_codes], drop.archive.codes)
+
+
 def test_random_sampling_keeps_other_videos(tiny):
     fps = condense_dataset(tiny, FAST_CONFIG).archive.video_names
     rnd = condense_dataset(tiny, CondenseConfig(**{**FAST_CONFIG.__dict__, "sampling": "random", "seed": 5}))
-    assert len(rnd.archive.video_names) == len(fps) == 2
+    assert rnd.kept_videos == 2 and sorted(rnd.archive.video_names) == sorted(fps)
+    assert rnd.archive.settings["sampling"] == "random"
 
 
 def test_cli_condense_restore_info(tmp_path):
@@ -106,7 +136,8 @@ def test_cli_condense_restore_info(tmp_path):
     result = runner.invoke(app, ["condense", str(data), "-o", str(arch), *FAST, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["kept_videos"] == 2 and summary["bytes"] == arch.stat().st_size
+    assert summary["kept_videos"] == 2 and summary["borrowing_videos"] == 2
+    assert summary["bytes"] == arch.stat().st_size
     assert set(summary["breakdown"]) == {"codes", "structure", "decoder", "metadata"}
     # refuses to overwrite without --force, before doing any work
     again = runner.invoke(app, ["condense", str(data), "-o", str(arch), *FAST])
@@ -114,13 +145,13 @@ def test_cli_condense_restore_info(tmp_path):
     info = runner.invoke(app, ["info", str(arch), "--json"])
     assert info.exit_code == 0, info.output
     facts = json.loads(info.stdout)
-    assert facts["videos"] == 2 and facts["method"] == "tascond" and facts["feature_dim"] == 8
+    assert facts["videos"] == 4 and facts["method"] == "tascond" and facts["feature_dim"] == 8
     assert sum(facts["storage"].values()) == arch.stat().st_size
     assert runner.invoke(app, ["info", str(arch)]).exit_code == 0
     # default output folder: the archive's name without .tcd
     restored = runner.invoke(app, ["restore", str(arch), "--json"])
     assert restored.exit_code == 0, restored.output
-    assert json.loads(restored.stdout)["videos"] == 2 and (tmp_path / "a" / "mapping.txt").is_file()
+    assert json.loads(restored.stdout)["videos"] == 4 and (tmp_path / "a" / "mapping.txt").is_file()
     assert runner.invoke(app, ["info", str(tmp_path / "a")]).exit_code == 0
     name = read_archive(arch).video_names[0]
     one = runner.invoke(app, ["restore", str(arch), "-o", str(tmp_path / "one"), "--video", name])
@@ -138,7 +169,7 @@ def test_cli_pipes_stdout_to_stdin(tmp_path):
         [*exe, "restore", "-", "-o", str(tmp_path / "r"), "--json"], input=made.stdout, capture_output=True
     )
     assert restored.returncode == 0, restored.stderr
-    assert json.loads(restored.stdout)["videos"] == 1
+    assert json.loads(restored.stdout)["videos"] == 2  # 1 kept, 1 by its structure
 
 
 def test_evaluate_trains_on_archive(condensed, tmp_path):
@@ -263,7 +294,7 @@ def test_restored_folder_loads_in_independent_reader(condensed, tmp_path):
         idx, name = line.split()
         actions[name] = int(idx)
     vids = (out / "splits" / "train.split1.bundle").read_text().split("\n")[:-1]
-    assert len(vids) == 3
+    assert len(vids) == 6  # 3 kept, 3 by their structure
     for vid in vids:
         features = np.load(out / "features" / (vid.split(".")[0] + ".npy"))
         content = (out / "groundTruth" / vid).read_text().split("\n")[:-1]

@@ -39,8 +39,12 @@ from tascond_cli.fsio import atomic_file
 
 # --------------------------------------------------------------------------- constants
 
-FORMAT_VERSION: tuple[int, int] = (1, 0)
-"""The format version this module writes (``major, minor``); it reads every ``1.x``."""
+FORMAT_VERSION: tuple[int, int] = (1, 1)
+"""The newest format version this module writes (``major, minor``); it reads every ``1.x``. An archive
+whose segments share no codes is written as ``1.0`` (what a 1.0 reader reads)."""
+
+BASE_VERSION: tuple[int, int] = (1, 0)
+"""The version of archives that use nothing added after 1.0."""
 
 MAGIC = b"\x89TCD\r\n\x1a\n"
 """First 8 bytes of every archive (PNG-style: catches 7-bit and text-mode mangling)."""
@@ -81,6 +85,7 @@ P_VIDEO_FRAMES = "/videos/frames"
 P_SEGMENT_LABELS = "/segments/labels"
 P_SEGMENT_LENGTHS = "/segments/lengths"
 P_SEGMENT_CODES = "/segments/code_offsets"
+P_SEGMENT_SOURCES = "/segments/code_source"
 P_CODES = "/codes"
 P_DECODER_KIND = "/decoder/kind"
 P_DECODER_CONFIG = "/decoder/config"
@@ -282,6 +287,9 @@ class Archive:
     """JSON object: decoder hyperparameters. ``/decoder/config``."""
     decoder_weights: dict[str, np.ndarray] = field(default_factory=dict)
     """Named numeric arrays (float16/float32/integer). ``/decoder/weights/<name>``."""
+    segment_sources: np.ndarray | None = None
+    """``(S,)`` int64 or None (format 1.1, ``/segments/code_source``): -1 where a segment owns its codes,
+    else the index of the segment whose codes it reuses (then it owns none). See :meth:`segment_code_rows`."""
     written_by: str = ""
     """Version of the tascond that wrote the file (filled by the reader; the writer records its own)."""
 
@@ -331,8 +339,27 @@ class Archive:
 
     @property
     def segment_code_counts(self) -> np.ndarray:
-        """``(S,)`` int64 codes of each segment."""
+        """``(S,)`` int64 codes each segment owns (stores); 0 for one that reuses another's."""
         return np.diff(np.asarray(self.segment_codes, dtype=np.int64))
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """The format version this content needs: 1.1 when segments share codes, else 1.0."""
+        return FORMAT_VERSION if self.segment_sources is not None else BASE_VERSION
+
+    def segment_code_rows(self, s: int) -> np.ndarray:
+        """Rows of :attr:`codes` that segment ``s`` decodes with, in chunk order (int64).
+
+        A segment that owns codes uses them. One that reuses segment ``r``'s ``n_r`` codes has
+        ``n = min(n_r, L)`` chunks, and chunk ``i`` uses ``r``'s code ``floor(i * n_r / n)``.
+        """
+        off = self.segment_codes
+        src = -1 if self.segment_sources is None else int(self.segment_sources[s])
+        if src < 0:
+            return np.arange(int(off[s]), int(off[s + 1]), dtype=np.int64)
+        n_r = int(off[src + 1] - off[src])
+        n = min(n_r, int(self.segment_lengths[s]))
+        return int(off[src]) + (np.arange(n, dtype=np.int64) * n_r) // n
 
     # ---- per video
 
@@ -348,10 +375,20 @@ class Archive:
         return slice(int(self.video_segments[i]), int(self.video_segments[i + 1]))
 
     def video(self, i: int) -> VideoEntry:
-        """Video ``i``: name, segment labels and lengths, and its codes."""
+        """Video ``i``: name, segment labels and lengths, and its codes (reused ones resolved)."""
         i = self._video_index(i)
         segs = self.segments_of_video(i)
         first, last = int(self.segment_codes[segs.start]), int(self.segment_codes[segs.stop])
+        if self.segment_sources is not None and (self.segment_sources[segs] >= 0).any():
+            rows = [self.segment_code_rows(s) for s in range(segs.start, segs.stop)]
+            return VideoEntry(
+                name=self.video_names[i],
+                labels=self.segment_labels[segs],
+                lengths=self.segment_lengths[segs],
+                code_counts=np.array([len(r) for r in rows], dtype=np.int64),
+                first_code=first,
+                codes=self.codes[np.concatenate(rows)] if rows else self.codes[:0],
+            )
         return VideoEntry(
             name=self.video_names[i],
             labels=self.segment_labels[segs],
@@ -387,6 +424,8 @@ class Archive:
             and list(self.video_names) == list(other.video_names)
             and all(np.array_equal(getattr(self, f), getattr(other, f)) for f in ints)
             and _same_array(self.codes, other.codes)
+            and (self.segment_sources is None) == (other.segment_sources is None)
+            and (self.segment_sources is None or np.array_equal(self.segment_sources, other.segment_sources))
             and self.decoder_kind == other.decoder_kind
             and self.decoder_config == other.decoder_config
             and sorted(self.decoder_weights) == sorted(other.decoder_weights)
@@ -587,8 +626,28 @@ def validate_archive(archive: Archive) -> Archive:
     coff = _int_array(a.segment_codes, P_SEGMENT_CODES, n_segments + 1, f" (one more than the {n_segments} segments)")
     _check_offsets(coff, n_codes, P_SEGMENT_CODES, "codes", strict=False)
     counts = np.diff(coff)
+    sources = None
+    if a.segment_sources is not None:
+        sources = _int_array(a.segment_sources, P_SEGMENT_SOURCES, n_segments, f" (one per segment, {n_segments})")
+        bad = (sources < -1) | (sources >= n_segments)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(f"{P_SEGMENT_SOURCES}: segment {i} reuses segment {int(sources[i])}, outside [-1, {n_segments})")
+        if not kind.codes and (sources >= 0).any():
+            raise _fail(f"{P_SEGMENT_SOURCES}: decoder kind '{kind.name}' stores no codes to reuse")
+        borrow = sources >= 0
+        if (borrow & (counts != 0)).any():
+            i = int(np.argmax(borrow & (counts != 0)))
+            raise _fail(f"{P_SEGMENT_SOURCES}: segment {i} reuses segment {int(sources[i])}'s codes but owns {int(counts[i])}")
+        chained = borrow.copy()
+        chained[borrow] = sources[sources[borrow]] >= 0
+        if chained.any():
+            i = int(np.argmax(chained))
+            raise _fail(f"{P_SEGMENT_SOURCES}: segment {i} reuses segment {int(sources[i])}, which owns no codes")
+        sources = sources if borrow.any() else None
     if kind.codes:
-        bad = (counts < 1) | (counts > lengths)
+        own = np.ones(n_segments, dtype=bool) if sources is None else sources < 0
+        bad = own & ((counts < 1) | (counts > lengths))
         if bad.any():
             i = int(np.argmax(bad))
             raise _fail(
@@ -623,6 +682,7 @@ def validate_archive(archive: Archive) -> Archive:
         decoder_kind=kind.name,
         decoder_config=config,
         decoder_weights=weights,
+        segment_sources=sources,
         written_by=a.written_by,
     )
     if kind.check is not None:
@@ -661,7 +721,7 @@ def _payload(a: Archive, writer_version: str) -> bytes:
     text = h5py.string_dtype("utf-8")
     bio = io.BytesIO()
     with h5py.File(bio, "w", libver=_LIBVER, track_order=False) as f:
-        f.attrs["format_version"] = f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
+        f.attrs["format_version"] = "%d.%d" % a.version
         f.attrs["tascond_version"] = writer_version
         _dataset(f, "settings", _json_text(a.settings, P_SETTINGS), text)
         classes = _group(f, "classes")
@@ -674,6 +734,8 @@ def _payload(a: Archive, writer_version: str) -> bytes:
         _dataset(segments, "labels", _le(a.segment_labels, np.int32))
         _dataset(segments, "lengths", _le(a.segment_lengths, np.int64))
         _dataset(segments, "code_offsets", _le(a.segment_codes, np.int64))
+        if a.segment_sources is not None:
+            _dataset(segments, "code_source", _le(a.segment_sources, np.int64))
         _dataset(f, "codes", _le(a.codes))
         decoder = _group(f, "decoder")
         _dataset(decoder, "kind", a.decoder_kind, text)
@@ -715,7 +777,7 @@ def archive_bytes(archive: Archive, *, level: int = DEFAULT_LEVEL, writer_versio
         valid = validate_archive(archive)
     except ArchiveError as e:
         raise ArchiveError(f"cannot write archive: {e}") from None
-    return wrap_payload(_payload(valid, writer_version or __version__), level=level)
+    return wrap_payload(_payload(valid, writer_version or __version__), level=level, version=valid.version)
 
 
 PathOrFile = Union[str, "os.PathLike[str]", BinaryIO]
@@ -833,6 +895,12 @@ class _Hdf5Reader:
 
     def __init__(self, f: h5py.File, payload_size: int) -> None:
         self.f, self.payload_size = f, payload_size
+
+    def has(self, path: str) -> bool:
+        """Whether an optional object is present (links are still checked when it is read)."""
+        parent, _, name = path.rpartition("/")
+        node = self.f.get(parent or "/", getlink=False)
+        return isinstance(node, h5py.Group) and node.get(name, getlink=True) is not None
 
     def obj(self, path: str) -> h5py.Group | h5py.Dataset:
         node: h5py.Group = self.f
@@ -976,6 +1044,7 @@ def _parse_payload(payload: bytes) -> Archive:
                 decoder_kind=r.string(P_DECODER_KIND),
                 decoder_config=_parse_json_object(r.string(P_DECODER_CONFIG), P_DECODER_CONFIG),
                 decoder_weights=r.weights(P_DECODER_WEIGHTS),
+                segment_sources=r.integers(P_SEGMENT_SOURCES) if r.has(P_SEGMENT_SOURCES) else None,
                 written_by=r.text_attr("tascond_version"),
             )
     except (ArchiveError, MemoryError):
@@ -1076,6 +1145,7 @@ def _part_bytes(a: Archive, writer_version: str) -> dict[str, bytes]:
             _le(a.segment_labels, np.int32).tobytes(),
             _le(a.segment_lengths, np.int64).tobytes(),
             _le(a.segment_codes, np.int64).tobytes(),
+            b"" if a.segment_sources is None else _le(a.segment_sources, np.int64).tobytes(),
         ]
     )
     decoder = b"".join(
@@ -1086,7 +1156,7 @@ def _part_bytes(a: Archive, writer_version: str) -> dict[str, bytes]:
         ]
     )
     metadata = (
-        _json_text(a.settings, P_SETTINGS) + f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}" + writer_version
+        _json_text(a.settings, P_SETTINGS) + "%d.%d" % a.version + writer_version
     ).encode("utf-8")
     return {"codes": _le(a.codes).tobytes(), "structure": structure, "decoder": decoder, "metadata": metadata}
 

@@ -36,6 +36,10 @@ __all__ = ["FRAME", "METHODS", "CondenseConfig", "CondenseResult", "condense_dat
 
 PhaseCallback = Callable[[str, int, int], None]
 SAMPLINGS = ("fps", "random")
+OTHERS = ("borrow", "drop")
+"""What happens to the training videos that sampling does not keep: ``borrow`` stores their structure
+(action order, segment lengths) and lets each of their segments reuse the codes of the kept segment of
+the same action nearest in length; ``drop`` leaves them out (the paper)."""
 CODE_DTYPES = ("float16", "float32")
 FRAME = 0
 """``ips`` value meaning one code per frame (the paper's channel-only variant; the CLI spells it ``frame``)."""
@@ -72,6 +76,7 @@ class CondenseConfig:
     ips: int = 8
     ratio: float = 0.5
     sampling: str = "fps"
+    others: str = "borrow"
     latent: int = 64
     hidden: int = 512
     steps: int = 1500
@@ -100,6 +105,8 @@ class CondenseConfig:
             raise TascondError(f"--ratio must be in (0, 1], got {self.ratio}")
         if self.sampling not in SAMPLINGS:
             raise TascondError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
+        if self.others not in OTHERS:
+            raise TascondError(f"--others must be one of {', '.join(OTHERS)}, got {self.others!r}")
         for name in ("latent", "hidden", "steps", "batch", "batch_frames", "invert_patience"):
             if getattr(self, name) < 1:
                 raise TascondError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -125,6 +132,8 @@ class CondenseResult:
     train_bytes: int
     error: float
     seconds: dict[str, float]
+    borrowing_videos: int = 0
+    """Videos stored by their structure only, their segments reusing kept segments' codes (``--others borrow``)."""
 
 
 def prepare(data: Path | str | Dataset, split: int, device: str = "cpu"):
@@ -234,7 +243,10 @@ def condense_dataset(
     sampling = "random" if config.method == "random" else config.sampling
 
     t0 = time.perf_counter()
-    kept = [train[i] for i in select_videos(train, config.ratio, sampling, config.seed)]
+    keep = select_videos(train, config.ratio, sampling, config.seed)
+    kept = [train[i] for i in keep]
+    chosen = set(keep)
+    others = [v for i, v in enumerate(train) if i not in chosen] if config.others == "borrow" else []
     seconds["sample"] = time.perf_counter() - t0
     report("sample", 1, 1)
 
@@ -251,7 +263,17 @@ def condense_dataset(
         raise TascondError(f"the given generator has {prior.decoder.latent}-d codes, not --latent {config.latent}")
 
     segments, labels, per_video = collect_segments(kept)
+    other_segments, other_labels, other_per_video = collect_segments(others)
     lengths = np.array([s.shape[1] for s in segments], dtype=np.int64)
+    other_lengths = np.array([s.shape[1] for s in other_segments], dtype=np.int64)
+    sources = np.full(len(other_segments), -1, dtype=np.int64)
+    if config.method != "tca":
+        sources = borrow_sources(labels, lengths, other_labels, other_lengths)
+    # segments of other videos whose action no kept segment shows get codes of their own
+    own = np.flatnonzero(sources < 0)
+    segments = segments + [other_segments[i] for i in own]
+    labels = np.concatenate([labels, other_labels[own]])
+    lengths = np.concatenate([lengths, other_lengths[own]])
     ips = MAX_SEGMENT_FRAMES if config.ips == FRAME else config.ips
     if config.method == "tca":
         codes = np.zeros((0, config.latent), dtype=np.float32)
@@ -283,8 +305,16 @@ def condense_dataset(
         k: (np.asarray(v, dtype=wdt) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
         for k, v in weights.items()
     }
+    n_kept = int(sum(per_video))
+    all_labels = np.concatenate([labels[:n_kept], other_labels]).astype(np.int32)
+    all_lengths = np.concatenate([lengths[:n_kept], other_lengths])
+    all_counts = np.concatenate([counts[:n_kept], np.zeros(len(other_segments), dtype=np.int64)])
+    all_counts[n_kept + own] = counts[n_kept:]
+    segment_sources = np.concatenate([np.full(n_kept, -1, dtype=np.int64), sources])
     settings = {
         **base_settings(config.method, dataset, config.split, config.ratio, sampling, config.seed),
+        "others": config.others,
+        "borrowing_segments": int((sources >= 0).sum()),
         "ips": ips_label(config.ips),
         "latent": config.latent,
         "hidden": config.hidden,
@@ -305,26 +335,47 @@ def condense_dataset(
     archive = Archive(
         settings=settings,
         class_names=list(dataset.mapping.names),
-        video_names=[v.name for v in kept],
-        video_segments=offsets_from_counts(per_video),
-        segment_labels=labels.astype(np.int32),
-        segment_lengths=lengths,
-        segment_codes=offsets_from_counts(counts),
+        video_names=[v.name for v in kept + others],
+        video_segments=offsets_from_counts(per_video + other_per_video),
+        segment_labels=all_labels,
+        segment_lengths=all_lengths,
+        segment_codes=offsets_from_counts(all_counts),
         codes=codes.astype(np.float16 if config.code_dtype == "float16" else np.float32),
         decoder_kind="random" if config.method == "tca" else "generator",
         decoder_config=dec_config,
         decoder_weights=weights,
+        segment_sources=segment_sources if (segment_sources >= 0).any() else None,
     )
     return CondenseResult(
         archive=archive,
         train_videos=len(train),
         kept_videos=len(kept),
-        segments=len(segments),
-        frames=int(lengths.sum()),
+        segments=len(all_lengths),
+        frames=int(all_lengths.sum()),
         train_bytes=feature_bytes(dataset.train),
         error=error,
         seconds=seconds,
+        borrowing_videos=len(others),
     )
+
+
+def borrow_sources(labels: np.ndarray, lengths: np.ndarray, other_labels: np.ndarray,
+                   other_lengths: np.ndarray) -> np.ndarray:
+    """For each other segment, the kept segment whose codes it reuses, or -1 when none fits.
+
+    The donor is a kept segment of the same action, the one nearest in length on a log scale (ties: the
+    lowest index); -1 when no kept segment shows that action.
+    """
+    out = np.full(len(other_labels), -1, dtype=np.int64)
+    log_len = np.log(np.maximum(lengths, 1).astype(np.float64))
+    for action in np.unique(other_labels):
+        donors = np.flatnonzero(labels == action)
+        if donors.size == 0:
+            continue
+        mine = np.flatnonzero(other_labels == action)
+        gap = np.abs(np.log(other_lengths[mine].astype(np.float64))[:, None] - log_len[donors][None, :])
+        out[mine] = donors[np.argmin(gap, axis=1)]  # argmin: first (lowest index) of equal gaps
+    return out
 
 
 def residual_model(decoder, segments, labels, lengths, inversion, batch_frames: int) -> tuple[np.ndarray, float]:

@@ -45,6 +45,9 @@ def baseline(
     ips: Annotated[
         str, typer.Option(help="Codes per segment, or 'frame' (one per frame).", rich_help_panel=_GEN)
     ] = "8",
+    others: Annotated[
+        str, typer.Option(help="Videos not kept: borrow or drop (as condense).", rich_help_panel=_GEN)
+    ] = "borrow",
     latent: Annotated[int, typer.Option(min=1, help="Latent code size d.", rich_help_panel=_GEN)] = 64,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden width of the generator.", rich_help_panel=_GEN)] = 512,
     steps: Annotated[int, typer.Option(min=1, help="Training steps of the generator.", rich_help_panel=_GEN)] = 1500,
@@ -70,7 +73,7 @@ def baseline(
     config = BaselineConfig(
         split=split, ratio=ratio, sampling=sampling, code_dtype=code_dtype, pca_dim=pca_dim, device=device, seed=seed,
         condense=CondenseConfig(
-            ips=parse_ips(ips), latent=latent, hidden=hidden, steps=steps, invert_iters=invert_iters,
+            ips=parse_ips(ips), others=others, latent=latent, hidden=hidden, steps=steps, invert_iters=invert_iters,
         ),
     )
     config.check(method.value)

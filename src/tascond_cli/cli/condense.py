@@ -55,6 +55,13 @@ def condense(
     ] = "8",
     ratio: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training videos kept.")] = 0.5,
     sampling: Annotated[str, typer.Option(help="fps (diverse, furthest-point) or random.")] = "fps",
+    others: Annotated[
+        str,
+        typer.Option(
+            help="Videos not kept: borrow (store their action order and lengths; their segments reuse kept "
+            "segments' codes) or drop.",
+        ),
+    ] = "borrow",
     latent: Annotated[int, typer.Option(min=1, help="Latent code size d.", rich_help_panel="Generator")] = 64,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden width of the generator.", rich_help_panel="Generator")] = 512,
     steps: Annotated[int, typer.Option(min=1, help="Training steps of the generator.", rich_help_panel="Generator")] = 1500,
@@ -87,7 +94,7 @@ def condense(
 
     check_output(output, force)
     config = CondenseConfig(
-        split=split, ips=parse_ips(ips), ratio=ratio, sampling=sampling, latent=latent, hidden=hidden, steps=steps,
+        split=split, ips=parse_ips(ips), ratio=ratio, sampling=sampling, others=others, latent=latent, hidden=hidden, steps=steps,
         invert_iters=invert_iters, invert_frames=invert_frames, residual=residual, device=device, seed=seed,
     )
     config.check()
@@ -129,6 +136,7 @@ def report_archive(result, output: str, force: bool, as_json: bool, verb: str) -
         "bytes": size,
         "train_videos": result.train_videos,
         "kept_videos": result.kept_videos,
+        "borrowing_videos": result.borrowing_videos,
         "segments": result.segments,
         "frames": result.frames,
         "train_feature_bytes": result.train_bytes,
@@ -149,8 +157,9 @@ def report_archive(result, output: str, force: bool, as_json: bool, verb: str) -
     ratio = summary["storage_ratio"] or 0.0
     than = f"the {human_bytes(result.train_bytes)} of training features"
     scale = f"{ratio:.0f}x smaller than {than}" if ratio >= 1 else f"{1 / ratio:.1f}x larger than {than}"
+    more = f" (+{result.borrowing_videos} by their structure, reusing kept codes)" if result.borrowing_videos else ""
     err().print(
-        f"{verb} {result.kept_videos} of {result.train_videos} training videos "
+        f"{verb} {result.kept_videos} of {result.train_videos} training videos{more} "
         f"({result.segments:,} segments, {result.frames:,} frames) into {human_bytes(size)}: "
         f"{scale}{fit}"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,17 +16,19 @@ from tascond_cli.errors import TascondError
 @handle_errors
 def demo(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="Where the demo's data, archives and restore go.")] = Path("demo"),
-    videos: Annotated[int, typer.Option(min=2, help="Training (and test) videos of the synthetic Breakfast-like set.")] = 24,
-    dim: Annotated[int, typer.Option(min=1, help="Feature dimension.")] = 64,
+    videos: Annotated[
+        Optional[int], typer.Option(min=2, help="Training (and test) videos of the GTEA-like set. Default: all 21 + 7.")
+    ] = None,
+    dim: Annotated[int, typer.Option(min=1, help="Feature dimension.")] = 128,
     steps: Annotated[int, typer.Option(min=1, help="Generator training steps.")] = 600,
-    epochs: Annotated[int, typer.Option(min=1, help="MS-TCN training epochs.")] = 10,
+    epochs: Annotated[int, typer.Option(min=1, help="MS-TCN training epochs.")] = 20,
     seeds: Annotated[int, typer.Option(min=1, help="MS-TCN runs per source.")] = 2,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the data, the archive and the first MS-TCN run.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace DIR if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
 ) -> None:
-    """Synthesize a small Breakfast-like dataset, condense it, make the mean and blind baselines, restore
+    """Synthesize a small GTEA-like dataset, condense it, make the mean and blind baselines, restore
     the archive, train MS-TCN on each and print the comparison table.
 
     Every step is a command you can run yourself; the demo prints them as it goes.
@@ -54,23 +56,24 @@ def demo(
     folder.mkdir(parents=True)
     data, archive, restored = folder / "data", folder / "tascond.tcd", folder / "restored"
     say = err().print
-    subsample = 4
+    subsample = 2
 
     def step(command: str) -> None:
         say(f"[bold]$ {command}[/]")
 
-    step(f"tascond synth {data} --profile breakfast --videos {videos} --subsample {subsample} --dim {dim} --seed {seed}")
+    count = f" --videos {videos}" if videos else ""
+    step(f"tascond synth {data} --profile gtea{count} --subsample {subsample} --dim {dim} --seed {seed}")
     with progress() as bar:
         task = bar.add_task("synthesizing", total=None)
         summary = synthesize(
-            data, SynthConfig(profile="breakfast", videos=videos, subsample=subsample, dim=dim, seed=seed),
+            data, SynthConfig(profile="gtea", videos=videos, subsample=subsample, dim=dim, seed=seed),
             on_video=lambda done, total: bar.update(task, completed=done, total=total),
         )
     say(f"  {summary.train} training and {summary.test} test videos, {summary.frames:,} frames, "
         f"{summary.classes} actions, {human_bytes(summary.bytes)}")
 
-    config = CondenseConfig(ratio=1.0, steps=steps, device=resolved, seed=seed)
-    step(f"tascond condense {data} -o {archive} --ratio 1 --steps {steps} --seed {seed}")
+    config = CondenseConfig(steps=steps, device=resolved, seed=seed)
+    step(f"tascond condense {data} -o {archive} --steps {steps} --seed {seed}")
     with progress() as bar:
         tasks: dict[str, int] = {}
 
@@ -81,8 +84,9 @@ def demo(
 
         result = condense_dataset(data, config, on_phase)
     size = write_archive(result.archive, archive)
-    say(f"  {human_bytes(result.train_bytes)} of training features -> {human_bytes(size)} "
-        f"({result.train_bytes / size:.0f}x), reconstruction error {result.error:.3f}")
+    say(f"  codes for {result.kept_videos} diverse videos, {result.borrowing_videos} more by their structure; "
+        f"{human_bytes(result.train_bytes)} of training features -> {human_bytes(size)} "
+        f"({result.train_bytes / size:.1f}x), reconstruction error {result.error:.3f}")
 
     baselines = {}
     for method in ("mean", "blind"):

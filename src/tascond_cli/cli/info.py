@@ -87,6 +87,7 @@ def _archive_info(path: Path, as_json: bool) -> None:
         "frames": int(archive.total_frames),
         "frames_median": float(np.median(frames)) if len(frames) else 0.0,
         "codes": archive.num_codes,
+        "sharing_segments": 0 if archive.segment_sources is None else int((archive.segment_sources >= 0).sum()),
         "code_dim": archive.code_dim,
         "code_dtype": str(archive.codes.dtype),
         "decoder": archive.decoder_kind,
@@ -106,9 +107,10 @@ def _archive_info(path: Path, as_json: bool) -> None:
         f"{summary['videos']} videos, {summary['segments']:,} segments, {summary['frames']:,} frames, "
         f"{summary['classes']} classes, restores {summary['feature_dim']}-d features"
     )
+    shared = f"; {summary['sharing_segments']:,} segments reuse other segments' codes" if summary["sharing_segments"] else ""
     console.print(
-        f"{summary['codes']:,} codes of {summary['code_dim']} ({summary['code_dtype']}), decoder {summary['decoder']}"
-        f" ({summary['decoder_parameters']:,} parameters)"
+        f"{summary['codes']:,} codes of {summary['code_dim']} ({summary['code_dtype']}){shared}; "
+        f"decoder {summary['decoder']} ({summary['decoder_parameters']:,} parameters)"
     )
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("part")
