@@ -211,3 +211,14 @@ def test_cli_baseline_refuses_to_overwrite(data, tmp_path):
     result = runner.invoke(app, ["baseline", "mean", str(data), "-o", str(out)])
     assert result.exit_code == 1 and "already exists" in result.stderr
     assert out.read_bytes() == b"keep"
+
+
+def test_cli_one_code_per_frame(data, tmp_path):
+    out = tmp_path / "frame.tcd"
+    result = runner.invoke(
+        app, ["baseline", "encoded", str(data), "-o", str(out), "--ips", "frame", "--ratio", "1", "--steps", "5",
+              "--hidden", "16", "--latent", "4", "--device", "cpu", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    archive = read_archive(out)
+    assert archive.settings["ips"] == "frame" and archive.num_codes == archive.total_frames

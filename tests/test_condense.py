@@ -146,6 +146,7 @@ def test_cli_condense_restore_info(tmp_path):
     assert info.exit_code == 0, info.output
     facts = json.loads(info.stdout)
     assert facts["videos"] == 4 and facts["method"] == "tascond" and facts["feature_dim"] == 8
+    assert facts["sharing_segments"] > 0 and facts["format_version"] == "1.1"
     assert sum(facts["storage"].values()) == arch.stat().st_size
     assert runner.invoke(app, ["info", str(arch)]).exit_code == 0
     # default output folder: the archive's name without .tcd
