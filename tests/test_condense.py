@@ -301,3 +301,34 @@ def test_restored_folder_loads_in_independent_reader(condensed, tmp_path):
         content = (out / "groundTruth" / vid).read_text().split("\n")[:-1]
         classes = np.array([actions[c] for c in content[: features.shape[1]]])
         assert features.ndim == 2 and features.shape[1] == len(content) == len(classes)
+
+
+def test_borrow_sources_rule():
+    from tascond_cli.pipeline import borrow_sources
+
+    labels, lengths = np.array([0, 1, 1, 1]), np.array([5, 4, 16, 4])
+    got = borrow_sources(labels, lengths, np.array([1, 1, 2, 0]), np.array([8, 5, 3, 50]))
+    # 8 frames: log-gap to 4 and to 16 is equal -> lowest index (1); 5 -> 4 (index 1); 2 unseen -> -1
+    np.testing.assert_array_equal(got, [1, 1, -1, 0])
+
+
+def test_segments_of_an_action_no_kept_video_shows_get_their_own_codes(tmp_path):
+    from tascond_cli.data import ClassMapping, DatasetWriter
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "d") as w:
+        w.write_mapping(ClassMapping(("background", "take", "pour")))
+        w.write_video("a", rng.random((4, 30), dtype=np.float32), ["background"] * 10 + ["take"] * 20)
+        w.write_video("b", rng.random((4, 30), dtype=np.float32), ["background"] * 12 + ["pour"] * 18)
+        w.write_video("t", rng.random((4, 30), dtype=np.float32), ["background"] * 15 + ["take"] * 15)
+        w.write_bundle("train.split1.bundle", ["a", "b"])
+        w.write_bundle("test.split1.bundle", ["t"])
+    result = condense_dataset(tmp_path / "d", CondenseConfig(**{**FAST_CONFIG.__dict__, "ips": 4}))
+    a = result.archive
+    assert result.kept_videos == 1 and a.num_videos == 2
+    # the other video's background borrows; its action, unseen in the kept video, owns 4 codes
+    np.testing.assert_array_equal(a.segment_sources, [-1, -1, 0, -1])
+    np.testing.assert_array_equal(a.segment_code_counts, [4, 4, 0, 4])
+    restored = ArchiveDecoder(a)
+    x, y = restored[1]
+    assert x.shape == (4, 30) and np.isfinite(x).all()
