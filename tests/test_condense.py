@@ -202,6 +202,15 @@ def test_bad_archives_are_one_line(tmp_path, content, fragment):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_restore_on_an_absent_gpu_is_one_line(condensed, tmp_path):
+    _, path, _ = condensed
+    result = runner.invoke(app, ["restore", str(path), "-o", str(tmp_path / "out"), "--device", "cuda:7"])
+    assert result.exit_code == 1 and "CUDA is not available" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_archive_and_folder(tmp_path, tiny):
     result = runner.invoke(app, ["restore", str(tmp_path / "nope.tcd")])
     assert result.exit_code == 1 and "no such archive" in result.stderr

@@ -14,3 +14,7 @@ class TascondError(Exception):
 
 class DataError(TascondError):
     """A dataset folder, or one of its files, is missing or malformed."""
+
+
+class DeviceError(TascondError, ValueError):
+    """A ``--device`` that is not a device, or names hardware this machine does not have."""

@@ -143,11 +143,7 @@ def prepare(data: Path | str | Dataset, split: int, device: str = "cpu"):
     dataset = data if isinstance(data, Dataset) else open_dataset(data, split, parts=("train",))
     if not dataset.train:
         raise TascondError(f"{dataset.root}: split {split} has no training videos")
-    try:
-        resolved = resolve_device(device)
-    except ValueError as exc:
-        raise TascondError(str(exc)) from None
-    return dataset, resolved
+    return dataset, resolve_device(device)
 
 
 def select_videos(train: list, ratio: float, sampling: str, seed: int) -> list[int]:

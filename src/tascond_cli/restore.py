@@ -48,12 +48,6 @@ class RestoreSummary:
         return self.frames / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    from tascond_cli.evaluate.train import resolve_device
-
-    return resolve_device(device)
-
-
 class ArchiveDecoder:
     """Decodes the videos of one validated :class:`Archive`.
 
@@ -63,7 +57,9 @@ class ArchiveDecoder:
 
     def __init__(self, archive: Archive, device: str | torch.device = "cpu", batch_frames: int = 32768) -> None:
         self.archive = archive
-        self.device = _resolve_device(device)
+        from tascond_cli.evaluate.train import resolve_device
+
+        self.device = resolve_device(device)
         self.batch_frames = batch_frames
         self.kind = archive.decoder_kind
         self._net = None

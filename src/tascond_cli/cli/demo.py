@@ -43,10 +43,7 @@ def demo(
     from tascond_cli.restore import restore_archive
     from tascond_cli.synth import SynthConfig, synthesize
 
-    try:
-        resolved = str(resolve_device(device))
-    except ValueError as exc:
-        raise TascondError(str(exc)) from None
+    resolved = str(resolve_device(device))
     if folder.exists():
         if not force:
             raise TascondError(f"{folder}: already exists (use --force to replace it)")

@@ -86,10 +86,7 @@ def evaluate(
         return
     from tascond_cli.evaluate.train import TrainConfig, resolve_device
 
-    try:
-        resolved = resolve_device(device)
-    except ValueError as exc:
-        raise TascondError(str(exc)) from None
+    resolved = resolve_device(device)
     config = TrainConfig(
         epochs=epochs, lr=lr, sample_rate=sample_rate, seed=seed, device=str(resolved),
         num_stages=stages, num_layers=layers, num_f_maps=f_maps,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tascond_cli.errors import DeviceError
+
 from .mstcn import MSTCN, mstcn_loss
 
 Video = tuple[np.ndarray, np.ndarray]  # features (D, T) float, labels (T,) int
@@ -65,23 +67,24 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
     Raises
     ------
-    ValueError
-        If the name is not a device, or CUDA is requested but not available.
+    DeviceError
+        (a ``TascondError`` and a ``ValueError``) if the name is not a device, or CUDA is requested
+        but not available.
     """
     if isinstance(name, str) and name.strip().lower() == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name.strip().lower() if isinstance(name, str) else name)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {name!r} (use 'auto', 'cpu' or 'cuda[:N]')") from exc
+        raise DeviceError(f"unknown device {name!r} (use 'auto', 'cpu' or 'cuda[:N]')") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(
+            raise DeviceError(
                 f"device {name!r} requested but CUDA is not available "
                 "(no GPU, or PyTorch was built without CUDA); use 'cpu' or 'auto'"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise DeviceError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     return device
 
 
