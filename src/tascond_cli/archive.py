@@ -380,22 +380,19 @@ class Archive:
         segs = self.segments_of_video(i)
         first, last = int(self.segment_codes[segs.start]), int(self.segment_codes[segs.stop])
         if self.segment_sources is not None and (self.segment_sources[segs] >= 0).any():
-            rows = [self.segment_code_rows(s) for s in range(segs.start, segs.stop)]
-            return VideoEntry(
-                name=self.video_names[i],
-                labels=self.segment_labels[segs],
-                lengths=self.segment_lengths[segs],
-                code_counts=np.array([len(r) for r in rows], dtype=np.int64),
-                first_code=first,
-                codes=self.codes[np.concatenate(rows)] if rows else self.codes[:0],
-            )
+            rows = [self.segment_code_rows(s) for s in range(segs.start, segs.stop)]  # >= 1 segment
+            counts = np.array([len(r) for r in rows], dtype=np.int64)
+            codes = self.codes[np.concatenate(rows)]
+        else:
+            counts = np.diff(self.segment_codes[segs.start : segs.stop + 1]).astype(np.int64)
+            codes = self.codes[first:last]
         return VideoEntry(
             name=self.video_names[i],
             labels=self.segment_labels[segs],
             lengths=self.segment_lengths[segs],
-            code_counts=np.diff(self.segment_codes[segs.start : segs.stop + 1]).astype(np.int64),
+            code_counts=counts,
             first_code=first,
-            codes=self.codes[first:last],
+            codes=codes,
         )
 
     def index_of(self, name: str) -> int:

@@ -135,8 +135,7 @@ def make_baseline(
         weights = {"components": components.astype(dtype), "mean": mean.astype(dtype)}
         settings["pca_dim"] = int(components.shape[0])
     labels, lengths, counts, per_video, codes = [], [], [], [], []
-    sse = sum_x = sum_x2 = None
-    n_frames = 0
+    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(dataset.dim), np.zeros(dataset.dim), 0
     for done, video in enumerate(kept, 1):
         segs = video.segments()
         per_video.append(len(segs))
@@ -169,8 +168,6 @@ def make_baseline(
             restored = np.zeros_like(x)
         codes.append(code)
         xd = x.astype(np.float64)
-        if sse is None:
-            sse, sum_x, sum_x2 = 0.0, np.zeros(x.shape[0]), np.zeros(x.shape[0])
         sse += float(np.square(xd - restored).sum())
         sum_x += xd.sum(1)
         sum_x2 += np.square(xd).sum(1)

@@ -35,9 +35,10 @@ def demo(
     """
     from tascond_cli.archive import write_archive
     from tascond_cli.baselines import BaselineConfig, make_baseline
-    from tascond_cli.cli.evaluate import print_report
+    from tascond_cli.cli.condense import run_phases
+    from tascond_cli.cli.evaluate import print_report, train_sources
     from tascond_cli.data import open_dataset
-    from tascond_cli.evaluate.protocol import archive_source, evaluate_sources, folder_source, original_source
+    from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
     from tascond_cli.evaluate.train import TrainConfig, resolve_device
     from tascond_cli.pipeline import CondenseConfig, condense_dataset
     from tascond_cli.restore import restore_archive
@@ -72,15 +73,7 @@ def demo(
     # 21 training videos are too few to leave half of them without codes (README, comparison table)
     config = CondenseConfig(ratio=1.0, steps=steps, device=resolved, seed=seed)
     step(f"tascond condense {data} -o {archive} --ratio 1 --steps {steps} --seed {seed}")
-    with progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def on_phase(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done, total=total)
-
-        result = condense_dataset(data, config, on_phase)
+    result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
     size = write_archive(result.archive, archive)
     say(f"  {human_bytes(result.train_bytes)} of training features -> {human_bytes(size)} "
         f"({result.train_bytes / size:.1f}x), reconstruction error {result.error:.3f}")
@@ -110,16 +103,7 @@ def demo(
     ]
     # the restored folder costs what its archive costs
     sources[1] = dataclasses.replace(sources[1], storage_bytes=size, path=archive, method="tascond")
-    train_config = TrainConfig(epochs=epochs, seed=seed, device=resolved)
-    with progress(transient=True) as bar:
-        task = bar.add_task("training MS-TCN", total=len(sources) * seeds * epochs)
-        done = {"n": 0}
-
-        def on_progress(name: str, k: int, epoch: int, total: int) -> None:
-            done["n"] += 1
-            bar.update(task, completed=done["n"], description=f"{name} seed {seed + k} epoch {epoch}/{total}")
-
-        report = evaluate_sources(dataset, sources, train_config, seeds, on_progress=on_progress)
+    report = train_sources(dataset, sources, TrainConfig(epochs=epochs, seed=seed, device=resolved), seeds)
     if as_json:
         print_json(report.to_dict())
         return

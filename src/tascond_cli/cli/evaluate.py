@@ -115,7 +115,7 @@ def _score_folder(data: Path, folder: Path, split: int, background: tuple[str, .
 
 
 def _train_and_score(data, train, split, background, seeds, config, save_predictions, plot, force, as_json) -> None:
-    from tascond_cli.evaluate.protocol import archive_source, evaluate_sources, folder_source, original_source
+    from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
 
     for target in (save_predictions, plot):
         if target is not None and target.exists() and not force:
@@ -134,18 +134,7 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
             sources.append(archive_source(path, dataset, name, device=config.device))
         else:
             sources.append(folder_source(path, dataset, name))
-    with progress(transient=True) as bar:
-        task = bar.add_task("training", total=len(sources) * seeds * config.epochs)
-        done = {"n": 0}
-
-        def on_progress(name: str, k: int, epoch: int, total: int) -> None:
-            done["n"] += 1
-            bar.update(task, completed=done["n"], description=f"{name} seed {config.seed + k} epoch {epoch}/{total}")
-
-        report = evaluate_sources(
-            dataset, sources, config, seeds, background, keep_predictions=bool(save_predictions or plot),
-            on_progress=on_progress,
-        )  # fmt: skip
+    report = train_sources(dataset, sources, config, seeds, background, keep_predictions=bool(save_predictions or plot))
     if save_predictions is not None:
         _write_predictions(save_predictions, report, dataset, force)
     if plot is not None:
@@ -154,6 +143,23 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
         print_json(report.to_dict())
         return
     print_report(report)
+
+
+def train_sources(dataset, sources, config, seeds, background=DEFAULT_BACKGROUND, keep_predictions=False):
+    """:func:`~tascond_cli.evaluate.protocol.evaluate_sources` with one progress bar over every epoch."""
+    from tascond_cli.evaluate.protocol import evaluate_sources
+
+    with progress(transient=True) as bar:
+        task = bar.add_task("training", total=len(sources) * seeds * config.epochs)
+        done = {"n": 0}
+
+        def on_progress(name: str, k: int, epoch: int, total: int) -> None:
+            done["n"] += 1
+            bar.update(task, completed=done["n"], description=f"{name} seed {config.seed + k} epoch {epoch}/{total}")
+
+        return evaluate_sources(
+            dataset, sources, config, seeds, background, keep_predictions=keep_predictions, on_progress=on_progress
+        )
 
 
 def print_report(report) -> None:
