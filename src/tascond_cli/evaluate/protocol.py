@@ -196,11 +196,9 @@ def retention(source: dict[str, float], original: dict[str, float]) -> dict[str,
     """Each metric of ``source`` as a percentage of ``original``'s, plus their average ("avg").
 
     A metric on which the original scores 0 has no retention (NaN) and is left out of the average.
+    This is :func:`above_floor` with a floor of 0.
     """
-    out = {m: (100.0 * source[m] / original[m] if original[m] > 0 else float("nan")) for m in METRIC_NAMES}
-    defined = [out[m] for m in METRIC_NAMES if not np.isnan(out[m])]
-    out["avg"] = float(np.mean(defined)) if defined else float("nan")
-    return out
+    return above_floor(source, original, dict.fromkeys(METRIC_NAMES, 0.0))
 
 
 def above_floor(source: dict[str, float], original: dict[str, float], floor: dict[str, float]) -> dict[str, float]:
