@@ -138,7 +138,7 @@ class CondenseResult:
 
 def prepare(data: Path | str | Dataset, split: int, device: str = "cpu"):
     """Open ``data``'s training split (or take an open :class:`Dataset`); resolve ``device``."""
-    from tascond_cli.evaluate.train import resolve_device
+    from tascond_cli.device import resolve_device
 
     dataset = data if isinstance(data, Dataset) else open_dataset(data, split, parts=("train",))
     if not dataset.train:

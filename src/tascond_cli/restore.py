@@ -57,7 +57,7 @@ class ArchiveDecoder:
 
     def __init__(self, archive: Archive, device: str | torch.device = "cpu", batch_frames: int = 32768) -> None:
         self.archive = archive
-        from tascond_cli.evaluate.train import resolve_device
+        from tascond_cli.device import resolve_device
 
         self.device = resolve_device(device)
         self.batch_frames = batch_frames

@@ -39,7 +39,8 @@ def demo(
     from tascond_cli.cli.evaluate import print_report, train_sources
     from tascond_cli.data import open_dataset
     from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
-    from tascond_cli.evaluate.train import TrainConfig, resolve_device
+    from tascond_cli.device import resolve_device
+    from tascond_cli.evaluate.train import TrainConfig
     from tascond_cli.pipeline import CondenseConfig, condense_dataset
     from tascond_cli.restore import restore_archive
     from tascond_cli.synth import SynthConfig, synthesize

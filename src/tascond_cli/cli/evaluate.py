@@ -84,7 +84,8 @@ def evaluate(
                 raise fail(f"{option} goes with --model, not --predictions", 2)
         _score_folder(data, predictions, split, background, as_json)
         return
-    from tascond_cli.evaluate.train import TrainConfig, resolve_device
+    from tascond_cli.device import resolve_device
+    from tascond_cli.evaluate.train import TrainConfig
 
     resolved = resolve_device(device)
     config = TrainConfig(

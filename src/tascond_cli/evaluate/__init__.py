@@ -10,7 +10,9 @@ from .metrics import (
     score,
 )
 from .mstcn import MSTCN, mstcn_loss
-from .train import TrainConfig, predict, predict_many, resolve_device, train_mstcn
+from tascond_cli.device import resolve_device
+
+from .train import TrainConfig, predict, predict_many, train_mstcn
 
 __all__ = [
     "DEFAULT_BACKGROUND",

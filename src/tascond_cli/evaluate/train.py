@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tascond_cli.errors import DeviceError
+from tascond_cli.device import resolve_device
 
 from .mstcn import MSTCN, mstcn_loss
 
@@ -51,41 +51,6 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """Turn a device name into a ``torch.device``, checking that it exists.
-
-    Parameters
-    ----------
-    name : str or torch.device
-        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ...
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    DeviceError
-        (a ``TascondError`` and a ``ValueError``) if the name is not a device, or CUDA is requested
-        but not available.
-    """
-    if isinstance(name, str) and name.strip().lower() == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name.strip().lower() if isinstance(name, str) else name)
-    except (RuntimeError, TypeError) as exc:
-        raise DeviceError(f"unknown device {name!r} (use 'auto', 'cpu' or 'cuda[:N]')") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(
-                f"device {name!r} requested but CUDA is not available "
-                "(no GPU, or PyTorch was built without CUDA); use 'cpu' or 'auto'"
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    return device
 
 
 def _subsample(video: Video, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
