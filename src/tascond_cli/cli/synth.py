@@ -10,35 +10,32 @@ from typing import Annotated, Optional
 import typer
 
 from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress
+from tascond_cli.synth import PROFILES, SynthConfig, synthesize
 
-
-class Profile(str, Enum):
-    breakfast = "breakfast"
-    salads = "50salads"
-    gtea = "gtea"
+# The choices come from the profile tables, the defaults from SynthConfig.
+Profile = Enum("Profile", {name: name for name in PROFILES}, type=str)
+_DEFAULT = SynthConfig()
 
 
 @handle_errors
 def synth(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="Folder to create.", show_default=False)],
-    profile: Annotated[Profile, typer.Option(help="Which real dataset to imitate.")] = Profile.breakfast,
+    profile: Annotated[Profile, typer.Option(help="Which real dataset to imitate.")] = Profile(_DEFAULT.profile),
     labels_from: Annotated[
         Optional[Path],
         typer.Option(help="Take labels, mapping and splits from this real dataset; synthesize features only."),
-    ] = None,
+    ] = _DEFAULT.labels_from,
     videos: Annotated[
         Optional[int], typer.Option(min=1, help="Videos per part (train, test) of --split, sampled reproducibly.")
-    ] = None,
-    split: Annotated[int, typer.Option(min=1, help="The split whose parts --videos samples from.")] = 1,
-    subsample: Annotated[int, typer.Option(min=1, help="Keep every S-th frame.")] = 1,
-    dim: Annotated[int, typer.Option(min=1, help="Feature dimension D.")] = 2048,
-    seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
+    ] = _DEFAULT.videos,
+    split: Annotated[int, typer.Option(min=1, help="The split whose parts --videos samples from.")] = _DEFAULT.split,
+    subsample: Annotated[int, typer.Option(min=1, help="Keep every S-th frame.")] = _DEFAULT.subsample,
+    dim: Annotated[int, typer.Option(min=1, help="Feature dimension D.")] = _DEFAULT.dim,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = _DEFAULT.seed,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
 ) -> None:
     """Make a synthetic dataset: realistic labels and splits, I3D-like features."""
-    from tascond_cli.synth import SynthConfig, synthesize
-
     config = SynthConfig(
         profile=profile.value,
         labels_from=labels_from,
