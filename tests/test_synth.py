@@ -13,9 +13,103 @@ from typer.testing import CliRunner
 from tascond_cli.cli import app
 from tascond_cli.data import open_dataset, segments_of
 from tascond_cli.errors import DataError, TascondError
-from tascond_cli.synth import FeatureModel, SynthConfig, profile_labels, synthesize
+from tascond_cli.synth import BACKGROUND_NAMES, PROFILES, FeatureModel, SynthConfig, profile_labels, synthesize
+from tascond_cli.synth.grammar import atoms, expand, parse_grammar
+from tascond_cli.synth.labels import population
+from tascond_cli.synth.profiles import PROFILE_TABLES
 
 runner = CliRunner()
+
+
+# --------------------------------------------------------------------------- profile tables and grammars
+
+
+def test_profile_vocabulary_and_background():
+    labels = profile_labels("breakfast", "coffee", 0, "P03_cam01")
+    assert labels[0] == "SIL" and labels[-1] == "SIL" and len(set(labels)) >= 3
+    gtea = profile_labels("gtea", "Coffee", 0, "S1_Coffee_C1")
+    assert "background" in gtea
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_tables_are_consistent(name):
+    prof = PROFILE_TABLES[name]
+    classes = set(prof.classes)
+    assert len(classes) == len(prof.classes), "class names must be unique"
+    assert set(prof.durations) == classes, "every class needs a median duration, and only classes have one"
+    assert all(d > 0 for d in prof.durations.values())
+    backgrounds = {
+        bg[0] for bg in (prof.start_background, prof.end_background, prof.between_background) if bg is not None
+    }
+    assert backgrounds <= classes & BACKGROUND_NAMES
+    steps: set[str] = set()
+    for activity, text in prof.grammars.items():
+        found = atoms(parse_grammar(text))
+        assert found <= classes, f"{name}/{activity}: steps outside the vocabulary: {sorted(found - classes)}"
+        steps |= found
+    assert classes == steps | backgrounds, f"{name}: classes no grammar can produce: {classes - steps - backgrounds}"
+    recs = population(name)
+    assert {r.activity for r in recs} == set(prof.grammars)
+    assert len({r.name for r in recs}) == len(recs)
+    assert {r.group for r in recs} == set(range(1, prof.n_splits + 1))
+    if prof.default_videos is not None:
+        for part, n in zip(("train", "test"), prof.default_videos):
+            for k in range(1, prof.n_splits + 1):
+                assert n <= sum((r.group == k) == (part == "test") for r in recs)
+
+
+def test_profile_sizes_match_the_real_datasets():
+    assert PROFILES == ("breakfast", "50salads", "gtea")
+    assert [len(PROFILE_TABLES[p].classes) for p in PROFILES] == [48, 19, 11]
+    assert [len(PROFILE_TABLES[p].grammars) for p in PROFILES] == [10, 1, 7]
+    breakfast = population("breakfast")
+    assert len(breakfast) == 1664 and len({r.key for r in breakfast}) == 506  # camera views share a key
+    assert len(population("50salads")) == 50 and len(population("gtea")) == 28
+
+
+@pytest.mark.parametrize(
+    "name, digest", [("breakfast", "5aaabb2ed9bf36c4"), ("50salads", "534f1259e8917d70"), ("gtea", "c692070142b6ad11")]
+)
+def test_profile_labels_are_pinned(name, digest):
+    """The label draws are part of the output: a refactor that reorders them changes every dataset."""
+    recs = population(name)
+    h = hashlib.sha256()
+    for r in recs[:: max(1, len(recs) // 20)]:
+        h.update("\n".join(profile_labels(name, r.activity, 0, r.key)).encode() + b"\0")
+    assert h.hexdigest()[:16] == digest
+
+
+def _draws(grammar: str, n: int = 200) -> list[list[str]]:
+    node = parse_grammar(grammar)
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(n):
+        steps: list[str] = []
+        expand(node, rng, steps)
+        out.append(steps)
+    return out
+
+
+def test_grammar_language():
+    assert _draws("a b c", 3) == [["a", "b", "c"]] * 3
+    assert _draws("a b?0 c?1", 5) == [["a", "c"]] * 5
+    assert _draws("(a b)+1", 2) == [["a", "b"] * 4] * 2  # repeated up to 3 more times
+    assert {tuple(d) for d in _draws("{a b c}")} == {
+        ("a", "b", "c"), ("a", "c", "b"), ("b", "a", "c"), ("b", "c", "a"), ("c", "a", "b"), ("c", "b", "a")
+    }
+    assert {tuple(d) for d in _draws("x [a|b c|] y")} == {("x", "a", "y"), ("x", "b", "c", "y"), ("x", "y")}
+    optional = _draws("a?0.3", 2000)
+    assert 0.25 < sum(map(len, optional)) / 2000 < 0.35
+    assert atoms(parse_grammar("a [b|(c d)?0.5] {e f}+0.2")) == {"a", "b", "c", "d", "e", "f"}
+
+
+@pytest.mark.parametrize("bad", ["a (b c", "a {b", "[a|b", "?0.5 a", "a ) b", "a $ b"])
+def test_grammar_errors(bad):
+    with pytest.raises(ValueError):
+        parse_grammar(bad)
+
+
+# --------------------------------------------------------------------------- datasets
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -57,13 +151,6 @@ def test_profiles_load_in_independent_reader(tmp_path, profile):
     assert ds.dim == 16 and len(ds.train) == 2 and len(ds.test) == 2
     for features, _ in videos.values():
         assert np.all(features >= 0) and np.isfinite(features).all()
-
-
-def test_profile_vocabulary_and_background():
-    labels = profile_labels("breakfast", "coffee", 0, "P03_cam01")
-    assert labels[0] == "SIL" and labels[-1] == "SIL" and len(set(labels)) >= 3
-    gtea = profile_labels("gtea", "Coffee", 0, "S1_Coffee_C1")
-    assert "background" in gtea
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
@@ -145,6 +232,28 @@ def test_labels_from_bad_source(tmp_path):
     with pytest.raises(DataError, match=r"v\.txt:2: label 'c' is not in mapping"):
         synthesize(tmp_path / "o", SynthConfig(labels_from=src, dim=4))
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_matches_the_library(tmp_path):
+    """``tascond synth`` makes what synthesize makes with the same options (its defaults are SynthConfig's)."""
+    out = tmp_path / "cli"
+    args = ["synth", str(out), "--profile", "gtea", "--videos", "1", "--subsample", "8", "--dim", "4", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    lib = synthesize(tmp_path / "lib", SynthConfig(profile="gtea", videos=1, subsample=8, dim=4))
+    assert _tree_digest(out) == _tree_digest(tmp_path / "lib")
+    assert {k: v for k, v in summary.items() if k != "out"} == {
+        "source": "profile gtea", "videos": 2, "train": 1, "test": 1, "frames": lib.frames, "classes": 11,
+        "dim": 4, "splits": list(lib.splits), "bytes": lib.bytes,
+    }
+    assert runner.invoke(app, args).exit_code != 0  # OUT exists
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    bad = runner.invoke(app, ["synth", str(tmp_path / "x"), "--profile", "kinetics"])
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- features
 
 
 def _phase_means(features: np.ndarray, labels: np.ndarray, min_len: int = 30):
