@@ -4,6 +4,7 @@
                                                       # check the others byte for byte (never rewritten)
     python3 tests/data/make_golden.py --stdout        # golden-v1.tcd's bytes to stdout
     python3 tests/data/make_golden.py --stdout NAME   # the bytes of golden file NAME to stdout
+    python3 tests/data/make_golden.py --reference     # write golden-restore.json/.npz if missing
 
 The golden files:
 
@@ -18,7 +19,9 @@ The golden files:
 
 The weights and codes are drawn from fixed seeds with numpy (not trained): what is pinned is how
 an archive decodes, not how good it is. ``tests/data/golden-restore.json`` holds what each one
-restores to (``tests/test_golden.py``).
+restores to (per video: shape and SHA-256 of the float32 features, computed by ``tascond_cli.restore``
+on the CPU), ``golden-restore.npz`` the features themselves (``tests/test_golden.py``). They were
+made once, like the archives, with ``--reference``, which never overwrites them.
 
 The output is deterministic: rerunning this script must give identical bytes (with the same
 h5py/HDF5/zstd versions). The expected content of golden-v1.tcd is spelled out, independently of
@@ -195,7 +198,81 @@ def bytes_of(name: str) -> bytes:
     return archive_bytes(GOLDEN_FILES[name](), level=LEVEL, writer_version=WRITER_VERSION)
 
 
+REFERENCE = GOLDEN.with_name("golden-restore.json")
+REFERENCE_VALUES = GOLDEN.with_name("golden-restore.npz")
+
+
+def sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def features_sha256(x: np.ndarray) -> str:
+    """The checksum of restored features: SHA-256 of the float32 little-endian bytes, (D, T) row-major."""
+    return sha256(np.ascontiguousarray(x, dtype="<f4").tobytes())
+
+
+def labels_sha256(y: np.ndarray) -> str:
+    """The checksum of restored frame labels: SHA-256 of the int64 little-endian bytes."""
+    return sha256(np.ascontiguousarray(y, dtype="<i8").tobytes())
+
+
+def reference_restore() -> tuple[dict, dict[str, np.ndarray]]:
+    """What tascond restores every golden file to, on the CPU: (the JSON record, the feature arrays)."""
+    import h5py
+    import torch
+    import zstandard
+
+    from tascond_cli.archive import ArchiveError, read_archive
+    from tascond_cli.restore import ArchiveDecoder
+
+    record: dict = {
+        "about": "What tascond restores each golden archive to on the CPU (tests/test_golden.py). sha256: of the "
+                 "restored features as float32 little-endian bytes, shape (D, T), row-major; labels_sha256: of "
+                 "the frame labels as int64 little-endian. Made once by tests/data/make_golden.py --reference; "
+                 "never regenerated.",
+        "made_with": {"numpy": np.__version__, "torch": torch.__version__, "h5py": h5py.__version__,
+                      "zstandard": zstandard.__version__, "device": "cpu"},
+        "archives": {},
+    }
+    values: dict[str, np.ndarray] = {}
+    for name in GOLDEN_FILES:
+        path = GOLDEN.with_name(name)
+        entry: dict = {"file_sha256": sha256(path.read_bytes())}
+        archive = read_archive(path)
+        try:
+            decoder = ArchiveDecoder(archive, "cpu")
+        except ArchiveError as exc:
+            entry.update(restores=False, error=str(exc))
+        else:
+            entry["videos"] = {}
+            for i, video in enumerate(archive.video_names):
+                x, y = decoder[i]
+                entry["videos"][video] = {"shape": list(x.shape), "sha256": features_sha256(x),
+                                          "labels_sha256": labels_sha256(y)}
+                values[f"{name}/{video}"] = x
+        record["archives"][name] = entry
+    return record, values
+
+
+def write_reference() -> int:
+    import json
+
+    if REFERENCE.exists() or REFERENCE_VALUES.exists():
+        print(f"{REFERENCE} or {REFERENCE_VALUES} exists: never rewritten (delete both by hand only for a new "
+              "format version)", file=sys.stderr)
+        return 1
+    record, values = reference_restore()
+    REFERENCE.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    np.savez(REFERENCE_VALUES, **values)
+    print(f"wrote {REFERENCE} and {REFERENCE_VALUES}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--reference"]:
+        return write_reference()
     if argv[:1] == ["--stdout"] and len(argv) <= 2:
         name = argv[1] if len(argv) == 2 else GOLDEN.name
         if name not in GOLDEN_FILES:
