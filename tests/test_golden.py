@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tascond_cli.archive import ArchiveError, read_archive
+from tascond_cli.archive import ArchiveError, read_archive, read_version
 from tascond_cli.restore import ArchiveDecoder
 
 DATA = Path(__file__).parent / "data"
@@ -59,7 +59,7 @@ def test_every_golden_file_is_recorded() -> None:
     on_disk = sorted(p.name for p in DATA.glob("golden-*.tcd"))
     assert on_disk == sorted(ARCHIVES) == sorted(_make_golden().GOLDEN_FILES)
     assert {"golden-v1.tcd", "golden-v1.1.tcd"} <= set(ARCHIVES)
-    assert read_archive(DATA / "golden-v1.1.tcd").version == (1, 1)
+    assert read_version(DATA / "golden-v1.1.tcd") == (1, 1)
 
 
 @pytest.mark.parametrize("name", sorted(ARCHIVES))
