@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tascond_cli.chunks import run_lengths
 from tascond_cli.errors import DataError
 from tascond_cli.fsio import atomic_dir
 
@@ -62,12 +63,8 @@ def segments_of(labels: np.ndarray) -> list[Segment]:
     [Segment(label=0, start=0, length=2), Segment(label=2, start=2, length=3), Segment(label=0, start=5, length=1)]
     """
     labels = np.asarray(labels)
-    if labels.size == 0:
-        return []
-    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    ends = np.concatenate((change, [labels.size]))
-    return [Segment(int(labels[s]), int(s), int(e - s)) for s, e in zip(starts, ends)]
+    starts, lengths = run_lengths(labels)
+    return [Segment(int(labels[s]), int(s), int(n)) for s, n in zip(starts, lengths)]
 
 
 def transcript_of(labels: np.ndarray) -> tuple[int, ...]:
