@@ -27,13 +27,11 @@ from tascond_cli.archive import (
     Archive,
     ArchiveError,
     archive_bytes,
-    chunk_bounds,
     codes_per_segment,
     frame_code_index,
     offsets_from_counts,
     read_archive,
     read_version,
-    segment_position,
     storage_breakdown,
     validate_archive,
     wrap_payload,
@@ -63,7 +61,7 @@ def make_archive(kind: str = "generator", *, seed: int = 0, k: int = 3, dim: int
     s = sum(segs_per_video)
     lengths = rng.integers(1, 9, size=s).astype(np.int64)
     lengths[0] = 1  # a segment shorter than k
-    has_codes = DECODER_KINDS[kind].codes
+    has_codes = DECODER_KINDS[kind].stores_codes
     counts = codes_per_segment(lengths, k) if has_codes else np.zeros(s, dtype=np.int64)
     n = int(counts.sum())
     d = {"identity": dim, "linear": 2}.get(kind, 5 if has_codes else 0)
@@ -574,56 +572,6 @@ def test_unknown_objects_are_ignored() -> None:
         f.attrs["future"] = 1
 
     assert read_archive(mutated(extra)) == make_archive()
-
-
-# --------------------------------------------------------------------------- chunk rule
-
-
-def test_chunk_bounds() -> None:
-    assert chunk_bounds(10, 3).tolist() == [0, 3, 6, 10]
-    assert chunk_bounds(7, 7).tolist() == list(range(8))
-    assert chunk_bounds(5, 1).tolist() == [0, 5]
-    assert chunk_bounds(5, 2).tolist() == [0, 2, 5]
-    for bad in ((5, 0), (5, 6), (0, 0)):
-        with pytest.raises(ValueError):
-            chunk_bounds(*bad)
-    for length in range(1, 30):
-        for n in range(1, length + 1):
-            b = chunk_bounds(length, n)
-            sizes = np.diff(b)
-            assert b[0] == 0 and b[-1] == length and len(b) == n + 1
-            assert set(sizes.tolist()) <= {length // n, -(-length // n)}
-            # frame_code_index agrees with the boundaries
-            idx = frame_code_index(np.array([length]), np.array([n]))
-            assert np.array_equal(idx, np.repeat(np.arange(n), sizes))
-    assert chunk_bounds(2**62, 3).tolist() == [0, 2**62 // 3, 2 * 2**62 // 3, 2**62]  # no int64 overflow
-
-
-def test_codes_per_segment_and_offsets() -> None:
-    assert codes_per_segment(np.array([1, 2, 5, 10]), 4).tolist() == [1, 2, 4, 4]
-    assert offsets_from_counts([2, 0, 3]).tolist() == [0, 2, 2, 5]
-    with pytest.raises(ValueError):
-        codes_per_segment(np.array([3]), 0)
-
-
-def test_frame_code_index() -> None:
-    assert frame_code_index(np.array([5, 3, 2]), np.array([2, 2, 1])).tolist() == [0, 0, 1, 1, 1, 2, 3, 3, 4, 4]
-    # L < K: one code per frame
-    lengths = np.array([2, 7])
-    counts = codes_per_segment(lengths, 4)
-    assert frame_code_index(lengths, counts).tolist() == [0, 1, 2, 3, 3, 4, 4, 5, 5]  # 7 frames: 1+2+2+2
-    assert frame_code_index(np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == []
-    with pytest.raises(ValueError):
-        frame_code_index(np.array([3]), np.array([4]))
-    with pytest.raises(ValueError):
-        frame_code_index(np.array([3]), np.array([0]))
-
-
-def test_segment_position() -> None:
-    assert segment_position(np.array([1])).tolist() == [0.5]
-    assert segment_position(np.array([4, 2])).tolist() == [0.125, 0.375, 0.625, 0.875, 0.25, 0.75]
-    pos = segment_position(np.array([1, 9, 100]))
-    assert pos.shape == (110,) and (pos > 0).all() and (pos < 1).all()
 
 
 # --------------------------------------------------------------------------- storage breakdown

@@ -1,4 +1,6 @@
-"""Network inversion and restoration: the chunk rule, exact lengths, vectorised == per segment, determinism."""
+"""Network inversion and restoration: exact lengths, vectorised == per segment, determinism.
+
+The chunk rule itself is tested against brute force in test_chunks.py."""
 
 from __future__ import annotations
 
@@ -9,18 +11,10 @@ import pytest
 import torch
 
 from conftest import make_tiny_dataset
-from tascond_cli.condense.invert import (
-    InvertConfig,
-    chunk_bounds,
-    chunk_position,
-    codes_per_segment,
-    decode_segments,
-    encode_segments,
-    frame_code_index,
-    invert_segments,
-    segment_position,
-)
-from tascond_cli.condense.prior import PriorConfig, decoder_state, load_decoder, train_prior
+from tascond_cli.archive.decoders.network import decode_segments, decoder_state, load_decoder
+from tascond_cli.chunks import chunk_bounds, chunk_position, codes_per_segment, frame_code_index, segment_position
+from tascond_cli.condense.invert import InvertConfig, encode_segments, invert_segments
+from tascond_cli.condense.prior import PriorConfig, train_prior
 from tascond_cli.data import open_dataset
 
 PRIOR = PriorConfig(latent=6, hidden=32, layers=2, embed=4, fourier=2, steps=200, batch=64, lr=3e-3)
@@ -52,50 +46,6 @@ def setup(tmp_path_factory):
         segments.append(feats[:, :length])
         labels.append(int(ds.train[0].labels[0]))
     return prior, segments, np.array(labels)
-
-
-# --------------------------------------------------------------------------- chunk rule
-
-
-def test_chunk_rule_short_and_uneven_segments():
-    assert codes_per_segment([3, 10, 8, 1, 100], 8).tolist() == [3, 8, 8, 1, 8]
-    assert chunk_bounds(10, 8).tolist() == [0, 1, 2, 3, 5, 6, 7, 8, 10]
-    assert chunk_bounds(3, 3).tolist() == [0, 1, 2, 3]
-    rows = frame_code_index([3, 10], [3, 8])
-    assert rows.tolist() == [0, 1, 2] + [3, 4, 5, 6, 6, 7, 8, 9, 10, 10]
-    with pytest.raises(ValueError, match="between 1 and its length"):
-        frame_code_index([3], [4])
-    with pytest.raises(ValueError):
-        chunk_bounds(3, 0)
-
-
-def test_chunk_rule_agrees_with_bounds_everywhere():
-    for length in range(1, 40):
-        for n in range(1, length + 1):
-            b = chunk_bounds(length, n)
-            expected = np.repeat(np.arange(n), np.diff(b))
-            assert np.array_equal(frame_code_index([length], [n]), expected)
-            assert (np.diff(b) >= 1).all() and np.diff(b).max() - np.diff(b).min() <= 1
-
-
-def test_position_convention():
-    np.testing.assert_allclose(segment_position([2, 1, 4]), [0.25, 0.75, 0.5, 0.125, 0.375, 0.625, 0.875])
-    # chunks of 10 frames in 8: sizes 1 1 1 2 1 1 1 2
-    np.testing.assert_allclose(chunk_position([10], [8]), [0.5, 0.5, 0.5, 0.25, 0.75, 0.5, 0.5, 0.5, 0.25, 0.75])
-    np.testing.assert_allclose(chunk_position([6, 1], [2, 1]), [1 / 6, 3 / 6, 5 / 6, 1 / 6, 3 / 6, 5 / 6, 0.5])
-
-
-def test_same_rule_as_the_archive_module():
-    archive = pytest.importorskip("tascond_cli.archive")
-    if not all(hasattr(archive, n) for n in ("chunk_bounds", "frame_code_index", "segment_position")):
-        pytest.skip("archive helpers not available")
-    lengths = np.array([1, 3, 7, 8, 10, 17, 64, 65])
-    counts = codes_per_segment(lengths, 8)
-    assert np.array_equal(archive.codes_per_segment(lengths, 8), counts)
-    assert np.array_equal(archive.frame_code_index(lengths, counts), frame_code_index(lengths, counts))
-    assert np.array_equal(archive.segment_position(lengths), segment_position(lengths))
-    for length in lengths:
-        assert np.array_equal(archive.chunk_bounds(length, min(8, length)), chunk_bounds(length, min(8, length)))
 
 
 # --------------------------------------------------------------------------- inversion

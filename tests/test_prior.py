@@ -8,17 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tascond_cli.condense.prior import (
-    _FramePool,
-    Decoder,
-    PriorConfig,
-    decoder_state,
-    encode,
-    load_decoder,
-    position_features,
-    segment_frames,
-    train_prior,
-)
+from tascond_cli.archive.decoders.network import Decoder, decoder_state, load_decoder, position_features
+from tascond_cli.condense.prior import _FramePool, PriorConfig, encode, segment_frames, train_prior
 from tascond_cli.data import open_dataset
 from tascond_cli.synth import SynthConfig, synthesize
 

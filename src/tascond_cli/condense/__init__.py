@@ -1,33 +1,17 @@
 """The condensation engine: generative prior, network inversion and diverse sequence sampling.
 
-- :mod:`.prior`: the conditional VAE over frames; its decoder exports to plain arrays.
-- :mod:`.invert`: fit latent codes to segments with the decoder frozen; restore segments from codes.
+- :mod:`.prior`: the conditional VAE over frames (its decoder network is the archive format's,
+  :mod:`tascond_cli.archive.decoders.network`, which also restores segments from codes).
+- :mod:`.invert`: fit latent codes to segments with the decoder frozen.
 - :mod:`.sampling`: transcript distances and furthest-point sampling of videos.
 
 These modules never print; progress goes through callbacks.
 """
 
-from tascond_cli.condense.invert import (
-    InvertConfig,
-    Inversion,
-    chunk_bounds,
-    chunk_position,
-    codes_per_segment,
-    decode_segments,
-    encode_segments,
-    frame_code_index,
-    invert_segments,
-    segment_position,
-)
-from tascond_cli.condense.prior import (
-    Decoder,
-    Prior,
-    PriorConfig,
-    decoder_state,
-    encode,
-    load_decoder,
-    train_prior,
-)
+from tascond_cli.archive.decoders.network import Decoder, decode_segments, decoder_state, load_decoder
+from tascond_cli.chunks import chunk_bounds, chunk_position, codes_per_segment, frame_code_index, segment_position
+from tascond_cli.condense.invert import InvertConfig, Inversion, encode_segments, invert_segments
+from tascond_cli.condense.prior import Prior, PriorConfig, encode, train_prior
 from tascond_cli.condense.sampling import (
     distance_matrix,
     furthest_point_sampling,

@@ -1,9 +1,9 @@
-"""Network inversion and restoration (method.md section 4, steps 2 and 5).
+"""Network inversion: fit the codes of segments with the decoder frozen (see docs/method.md).
 
 With the decoder ``G`` frozen, every segment of ``L`` frames gets ``n = min(K, L)`` latent codes
 (``K`` = instances per segment, ``ips``). Code ``i`` is held over chunk ``i``, frames
 ``[floor(i*L/n), floor((i+1)*L/n))``, while the position ``c = (t + 0.5) / L`` runs over the
-whole segment (the archive's chunk rule and position convention); decoders built with
+whole segment (the chunk rule and position convention of :mod:`tascond_cli.chunks`); decoders built with
 ``chunk_input`` also see ``u = (t - lo + 0.5) / (hi - lo)``, the position within the chunk
 ``[lo, hi)``, derived from the same rule (nothing more to store). The codes minimise
 ``sum_t ||G(z_chunk(t), a, c_t) - x_t||^2`` over the segment's real frames.
@@ -45,61 +45,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from tascond_cli.archive import chunk_bounds, codes_per_segment, frame_code_index, offsets_from_counts, segment_position
-from tascond_cli.condense.prior import Decoder, Prior
+from tascond_cli.archive.decoders.network import Decoder
+from tascond_cli.chunks import codes_per_segment, frame_layout, offsets_from_counts, segment_batches
+from tascond_cli.condense.prior import Prior
 
-__all__ = [
-    "InvertConfig",
-    "Inversion",
-    "chunk_bounds",
-    "chunk_position",
-    "codes_per_segment",
-    "decode_segments",
-    "encode_segments",
-    "frame_code_index",
-    "invert_segments",
-    "segment_position",
-]
-
-
-# --------------------------------------------------------------------------- the chunk rule
-# chunk_bounds, codes_per_segment, frame_code_index and segment_position are the archive's own
-# (tascond_cli.archive, docs/format.md section 5); _frame_layout adds the position within the chunk.
-
-_offsets = offsets_from_counts
-
-
-def _frame_layout(lengths: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per frame of consecutive segments: its segment, its code row, ``c = (t + 0.5) / L`` and
-    ``u = (t - lo + 0.5) / (hi - lo)``, its position in its chunk ``[lo, hi)``."""
-    seg = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)  # (F,)
-    local = np.arange(seg.shape[0], dtype=np.int64) - _offsets(lengths)[:-1][seg]
-    seg_len, n = lengths[seg], counts[seg]
-    # frame t is in chunk i iff floor(i L / n) <= t < floor((i + 1) L / n) iff i = floor(((t + 1) n - 1) / L)
-    chunk = ((local + 1) * n - 1) // seg_len
-    lo, hi = chunk * seg_len // n, (chunk + 1) * seg_len // n
-    rows = _offsets(counts)[:-1][seg] + chunk
-    return seg, rows, (local + 0.5) / seg_len, (local - lo + 0.5) / (hi - lo)
-
-
-def chunk_position(lengths: Any, counts: Any) -> np.ndarray:
-    """For every frame of consecutive segments, its position in its chunk ``(t - lo + 0.5) / (hi - lo)``."""
-    lengths, counts = _check_layout(lengths, counts)
-    return _frame_layout(lengths, counts)[3]
-
-
-def _check_layout(lengths: Any, counts: Any) -> tuple[np.ndarray, np.ndarray]:
-    lengths, counts = np.asarray(lengths), np.asarray(counts)
-    if lengths.ndim != 1 or (lengths.size and lengths.dtype.kind not in "iu"):
-        raise ValueError("segment lengths must be a 1-D integer array")
-    if counts.shape != lengths.shape or (counts.size and counts.dtype.kind not in "iu"):
-        raise ValueError("code counts must be an integer array shaped like the segment lengths")
-    lengths, counts = lengths.astype(np.int64), counts.astype(np.int64)
-    if lengths.size and lengths.min() < 1:
-        raise ValueError("every segment needs at least one frame")
-    if counts.size and ((counts < 1).any() or (counts > lengths).any()):
-        raise ValueError("every segment needs between 1 and its length codes")
-    return lengths, counts
+__all__ = ["InvertConfig", "Inversion", "encode_segments", "invert_segments"]
 
 
 # --------------------------------------------------------------------------- configuration
@@ -156,26 +106,13 @@ def _parts(model: Prior | Decoder) -> tuple[Decoder, nn.Module | None]:
     raise TypeError(f"expected a Prior or a Decoder, got {type(model).__name__}")
 
 
-def segment_batches(lengths: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Consecutive segment ranges of at most ``budget`` frames (a longer segment goes alone)."""
-    out, start, frames = [], 0, 0
-    for s, length in enumerate(lengths.tolist()):
-        if s > start and frames + length > budget:
-            out.append((start, s))
-            start, frames = s, 0
-        frames += length
-    if start < len(lengths):
-        out.append((start, len(lengths)))
-    return out
-
-
 class _Batch:
     """The frames of a range of segments, flattened, with per-frame indices (all on ``device``)."""
 
     def __init__(self, segments: Sequence[Any], labels: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
                  device: torch.device) -> None:
         x = np.concatenate([np.asarray(s, dtype=np.float32).T for s in segments], axis=0)  # (F, D)
-        seg, rows, c, u = _frame_layout(lengths, counts)
+        seg, rows, c, u = frame_layout(lengths, counts)
         self.n_seg, self.n_codes = len(lengths), int(counts.sum())
         self.x = torch.from_numpy(x).to(device)
         self.seg = torch.from_numpy(seg).to(device)
@@ -303,7 +240,7 @@ def invert_segments(model: Prior | Decoder, segments: Sequence[Any], labels: Any
     dec, encoder = _parts(model)
     labels, lengths = _check_inputs(dec, segments, labels)
     counts = codes_per_segment(lengths, ips)
-    first = _offsets(counts)
+    first = offsets_from_counts(counts)
     n_codes = int(first[-1])
     if init is not None:
         init = np.asarray(init, dtype=np.float32)
@@ -354,49 +291,3 @@ def encode_segments(prior: Prior, segments: Sequence[Any], labels: Any, ips: int
                     batch_frames: int = 32768) -> Inversion:
     """The ``encoded`` baseline: each code is its chunk's mean encoder output (no inversion)."""
     return invert_segments(prior, segments, labels, ips, InvertConfig(max_iters=0, batch_frames=batch_frames))
-
-
-# --------------------------------------------------------------------------- restoration
-
-
-@torch.no_grad()
-def decode_segments(decoder: Decoder, labels: Any, lengths: Any, codes: Any, counts: Any,
-                    batch_frames: int = 32768) -> np.ndarray:
-    """Restore consecutive segments at their exact lengths: a (D, sum(lengths)) float32 array.
-
-    Frame ``t`` of a segment of ``L`` frames with ``n`` codes uses code ``i = floor(((t+1) n - 1) / L)``
-    of that segment, position ``c = (t + 0.5) / L`` and (for ``chunk_input`` decoders) position
-    ``u = (t - lo + 0.5) / (hi - lo)`` in its chunk ``[lo, hi) = [floor(iL/n), floor((i+1)L/n))``.
-    Memory is bounded by ``batch_frames`` frames at a time (plus the output).
-    """
-    lengths, counts = _check_layout(lengths, counts)
-    labels = np.asarray(labels)
-    if labels.shape != lengths.shape or (labels.size and labels.dtype.kind not in "iu"):
-        raise ValueError("labels must be one integer class per segment")
-    labels = labels.astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() >= decoder.num_classes):
-        raise ValueError(f"segment labels must be in 0..{decoder.num_classes - 1}")
-    codes = np.asarray(codes, dtype=np.float32)
-    if codes.shape != (int(counts.sum()), decoder.latent):
-        raise ValueError(f"codes must have shape {(int(counts.sum()), decoder.latent)}, got {codes.shape}")
-    if batch_frames < 1:
-        raise ValueError("batch_frames must be positive")
-    device = decoder.mean.device
-    seg, rows, c, u = _frame_layout(lengths, counts)
-    total = seg.shape[0]
-    out = np.empty((decoder.dim, total), dtype=np.float32)
-    z_all = torch.from_numpy(codes).to(device)
-    was_training = decoder.training
-    decoder.eval()
-    try:
-        for s in range(0, total, batch_frames):
-            sl = slice(s, min(total, s + batch_frames))
-            idx = torch.from_numpy(rows[sl]).to(device)
-            a = torch.from_numpy(labels[seg[sl]]).to(device)
-            cc = torch.from_numpy(c[sl].astype(np.float32)).to(device)
-            length = torch.from_numpy(lengths[seg[sl]]).to(device)
-            uu = torch.from_numpy(u[sl].astype(np.float32)).to(device)
-            out[:, sl] = decoder(z_all[idx], a, cc, length, uu).float().cpu().numpy().T
-    finally:
-        decoder.train(was_training)
-    return out

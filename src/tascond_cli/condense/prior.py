@@ -1,4 +1,4 @@
-"""The generative prior: a conditional VAE over frames of segment chunks (method.md section 4, step 1).
+"""The generative prior: a conditional VAE over frames of segment chunks (see docs/method.md).
 
 Ding, Chen & Yao (CVPR 2025) train an encoder ``E(x, onehot(a), c) -> (mu, logvar)`` and a decoder
 ``G(z, onehot(a), c) -> x`` (two-layer MLPs, latent 256) with MSE + KL over single frames, where
@@ -40,44 +40,36 @@ slot is refilled with a fresh window, so training streams through the data. Chun
 window's edge (a chunk cut by one is clipped to it). The normalisation statistics come from the
 initial pool. Training is deterministic for a given seed on CPU and leaves torch's global RNG alone.
 
-The decoder exports to plain arrays (:func:`decoder_state`) and is rebuilt from them, checking
-everything, by :func:`load_decoder` (the archive is untrusted input; no pickle anywhere).
+The decoder network itself belongs to the archive format (:mod:`tascond_cli.archive.decoders.network`),
+which exports it to plain arrays and rebuilds it from them; this module trains it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from tascond_cli.archive.decoders.network import ACTIVATIONS as _ACTIVATIONS
+from tascond_cli.archive.decoders.network import OUTPUTS as _OUTPUTS
+from tascond_cli.archive.decoders.network import Decoder, conditions, mlp, n_conditions
+from tascond_cli.chunks import codes_per_segment, frame_chunk, frame_segments, position, run_lengths
+
 __all__ = [
-    "DECODER_ARCH",
-    "Decoder",
     "Encoder",
     "Prior",
     "PriorConfig",
-    "config_dict",
-    "decoder_state",
     "encode",
-    "load_decoder",
-    "position_features",
     "segment_frames",
     "train_prior",
 ]
 
-DECODER_ARCH = "tascond-mlp-v1"
-"""Name of the decoder architecture in :func:`decoder_state`'s config (``"arch"``)."""
-
-_ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU}
-_OUTPUTS = ("relu", "linear")
 _LOSS_SPACES = ("raw", "channel")
-_LOG_LENGTH_SCALE = 8.0  # log(L) / 8 stays within about [0, 1.5] for any real segment
-_CHUNK_FOURIER = 1  # u, sin(pi u), cos(pi u)
 _STD_FLOOR = 1e-4  # relative to the mean std: channels that never vary do not blow up
 
 
@@ -172,95 +164,7 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def config_dict(config: PriorConfig) -> dict[str, Any]:
-    """A PriorConfig as a plain dict (for recording how an archive was made)."""
-    return asdict(config)
-
-
 # --------------------------------------------------------------------------- modules
-
-
-def position_features(c: torch.Tensor, fourier: int, length: torch.Tensor | None = None) -> torch.Tensor:
-    """``[c, sin(2^k pi c) for k < F, cos(2^k pi c) for k < F, (log L / 8)]`` -> (N, 1 + 2F (+1))."""
-    c = c.float()
-    feats = [c[:, None]]  # (N, 1)
-    if fourier:
-        freqs = math.pi * 2.0 ** torch.arange(fourier, device=c.device, dtype=torch.float32)  # (F,)
-        ang = c[:, None] * freqs  # (N, F)
-        feats += [torch.sin(ang), torch.cos(ang)]
-    if length is not None:
-        feats.append((torch.log(length.float()) / _LOG_LENGTH_SCALE)[:, None])
-    return torch.cat(feats, dim=1)
-
-
-def _n_conditions(fourier: int, length_input: bool, chunk_input: bool) -> int:
-    return 1 + 2 * fourier + int(length_input) + (1 + 2 * _CHUNK_FOURIER) * int(chunk_input)
-
-
-def _conditions(mod: Decoder | Encoder, c: torch.Tensor, length: torch.Tensor | None,
-                u: torch.Tensor | None) -> torch.Tensor:
-    """Position features of (c, L, u) as the module was built to see them, (N, P)."""
-    if mod.length_input and length is None:
-        raise ValueError("this model needs segment lengths")
-    if mod.chunk_input and u is None:
-        raise ValueError("this model needs positions within chunks (u)")
-    feats = [position_features(c, mod.fourier, length if mod.length_input else None)]
-    if mod.chunk_input:
-        feats.append(position_features(u, _CHUNK_FOURIER))
-    return torch.cat(feats, dim=1)
-
-
-def _mlp(n_in: int, hidden: int, layers: int, n_out: int, activation: str) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    for i in range(layers):
-        mods += [nn.Linear(n_in if i == 0 else hidden, hidden), _ACTIVATIONS[activation]()]
-    mods.append(nn.Linear(hidden, n_out))
-    return nn.Sequential(*mods)
-
-
-class Decoder(nn.Module):
-    """``G(z, a, c[, L][, u]) -> x``: code, class index and positions to a raw feature frame."""
-
-    def __init__(self, dim: int, num_classes: int, latent: int, hidden: int, layers: int, embed: int,
-                 fourier: int, length_input: bool, chunk_input: bool, output: str, activation: str) -> None:
-        super().__init__()
-        self.dim, self.num_classes, self.latent = dim, num_classes, latent
-        self.hidden, self.layers, self.embed_dim = hidden, layers, embed
-        self.fourier, self.length_input, self.chunk_input = fourier, length_input, chunk_input
-        self.output, self.activation = output, activation
-        self.embed = nn.Embedding(num_classes, embed)
-        n_in = latent + embed + _n_conditions(fourier, length_input, chunk_input)
-        self.net = _mlp(n_in, hidden, layers, dim, activation)
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
-
-    def config(self) -> dict[str, Any]:
-        """The JSON-able hyperparameters that, with the weights, rebuild this decoder."""
-        return {
-            "arch": DECODER_ARCH, "dim": self.dim, "num_classes": self.num_classes, "latent": self.latent,
-            "hidden": self.hidden, "layers": self.layers, "embed": self.embed_dim, "fourier": self.fourier,
-            "length_input": self.length_input, "chunk_input": self.chunk_input, "output": self.output,
-            "activation": self.activation,
-        }
-
-    def preact(self, z: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None = None,
-               u: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw-space output before the output non-linearity, (N, D)."""
-        h = torch.cat([z, self.embed(a), _conditions(self, c, length, u)], dim=1)  # (N, d + E + P)
-        return self.mean + self.std * self.net(h)  # (N, D)
-
-    def forward(self, z: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None = None,
-                u: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.preact(z, a, c, length, u)
-        return torch.relu(y) if self.output == "relu" else y
-
-    def error(self, z: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None,
-              u: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        """Fitting error ``prediction - x`` per element, (N, D); censored at 0 for relu output."""
-        y = self.preact(z, a, c, length, u)
-        if self.output == "relu":
-            return torch.where(x > 0, y - x, torch.relu(y))
-        return y - x
 
 
 class Encoder(nn.Module):
@@ -270,14 +174,14 @@ class Encoder(nn.Module):
         super().__init__()
         self.fourier, self.length_input, self.chunk_input = cfg.fourier, cfg.length_input, cfg.chunk_input
         self.embed = nn.Embedding(num_classes, cfg.embed)
-        n_in = dim + cfg.embed + _n_conditions(cfg.fourier, cfg.length_input, cfg.chunk_input)
-        self.net = _mlp(n_in, cfg.hidden, cfg.layers, 2 * cfg.latent, cfg.activation)
+        n_in = dim + cfg.embed + n_conditions(cfg.fourier, cfg.length_input, cfg.chunk_input)
+        self.net = mlp(n_in, cfg.hidden, cfg.layers, 2 * cfg.latent, cfg.activation)
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
     def forward(self, x: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor | None = None,
                 u: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.cat([(x - self.mean) / self.std, self.embed(a), _conditions(self, c, length, u)], dim=1)
+        h = torch.cat([(x - self.mean) / self.std, self.embed(a), conditions(self, c, length, u)], dim=1)
         mu, logvar = self.net(h).chunk(2, dim=1)  # (N, d) each
         return mu, logvar.clamp(-12.0, 8.0)
 
@@ -307,12 +211,8 @@ def segment_frames(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     ``(t + 0.5) / L`` is the frame's position ``c``. Both int64, (T,).
     """
-    labels = np.asarray(labels)
-    if labels.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    starts = np.concatenate(([0], np.flatnonzero(labels[1:] != labels[:-1]) + 1))
-    lengths = np.diff(np.concatenate((starts, [labels.size])))
-    return np.arange(labels.size) - np.repeat(starts, lengths), np.repeat(lengths, lengths)
+    _, local, length = frame_segments(run_lengths(labels)[1])
+    return local, length
 
 
 class _FramePool:
@@ -355,9 +255,7 @@ class _FramePool:
         self.x[sl] = np.asarray(feats[:, t0 : t0 + n], dtype=np.float32).T
         t, length = segment_frames(v.labels)
         self.a[sl], self.t[sl], self.length[sl] = v.labels[t0 : t0 + n], t[t0 : t0 + n], length[t0 : t0 + n]
-        lab = self.a[sl]
-        starts = np.concatenate(([0], np.flatnonzero(lab[1:] != lab[:-1]) + 1))
-        runs = np.diff(np.concatenate((starts, [n])))
+        starts, runs = run_lengths(self.a[sl])
         self.run_lo[sl] = at + np.repeat(starts, runs)
         self.run_hi[sl] = at + np.repeat(starts + runs, runs)
         return at + n
@@ -387,14 +285,12 @@ class _FramePool:
         if ips == 0:
             return j[:, None], np.full((n_chunks, 1), 0.5)
         length, t = self.length[j], self.t[j]
-        n = np.minimum(ips, length)
-        i = ((t + 1) * n - 1) // length  # the chunk of frame j
-        lo, hi = i * length // n, (i + 1) * length // n  # in segment frames
+        _, lo, hi = frame_chunk(t, length, codes_per_segment(length, ips))  # frame j's chunk, in segment frames
         plo = np.maximum(j - t + lo, self.run_lo[j])  # in pool rows, clipped to the loaded run
         phi = np.minimum(j - t + hi, self.run_hi[j])
         r = self.rng.random((n_chunks, per_chunk))
         idx = plo[:, None] + (r * (phi - plo)[:, None]).astype(np.int64)  # (B, F)
-        u = (self.t[idx] - lo[:, None] + 0.5) / (hi - lo)[:, None]
+        u = position(self.t[idx], lo[:, None], hi[:, None])
         return idx, u
 
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
@@ -503,97 +399,3 @@ def encode(prior: Prior, x: Any, a: Any, c: Any, length: Any = None, u: Any = No
     length = None if length is None else tensor(length, torch.long)
     u = None if u is None else tensor(u, torch.float32)
     return prior.encoder(x, a, c, length, u)[0]
-
-
-# --------------------------------------------------------------------------- export / import
-
-
-def decoder_state(prior: Prior | Decoder) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The decoder as ``(config, weights)``: a JSON-able dict and named float32 arrays (copies)."""
-    dec = prior.decoder if isinstance(prior, Prior) else prior
-    weights = {name: t.detach().cpu().float().numpy().copy() for name, t in dec.state_dict().items()}
-    return dec.config(), weights
-
-
-_CONFIG_INTS = {  # name: (min, max); bounds keep an untrusted config from asking for absurd tensors
-    "dim": (1, 1 << 16), "num_classes": (1, 1 << 16), "latent": (1, 1 << 14), "hidden": (1, 1 << 14),
-    "layers": (1, 16), "embed": (1, 1 << 12), "fourier": (0, 16),
-}
-_CONFIG_BOOLS = ("length_input", "chunk_input")
-
-
-def _expected_shapes(cfg: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    n_in = cfg["latent"] + cfg["embed"] + _n_conditions(cfg["fourier"], cfg["length_input"], cfg["chunk_input"])
-    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (cfg["num_classes"], cfg["embed"]),
-                                          "mean": (cfg["dim"],), "std": (cfg["dim"],)}
-    width = n_in
-    for i in range(cfg["layers"]):  # nn.Sequential: Linear at 2i, activation at 2i + 1
-        shapes[f"net.{2 * i}.weight"] = (cfg["hidden"], width)
-        shapes[f"net.{2 * i}.bias"] = (cfg["hidden"],)
-        width = cfg["hidden"]
-    shapes[f"net.{2 * cfg['layers']}.weight"] = (cfg["dim"], width)
-    shapes[f"net.{2 * cfg['layers']}.bias"] = (cfg["dim"],)
-    return shapes
-
-
-def load_decoder(config: Mapping[str, Any], weights: Mapping[str, Any]) -> Decoder:
-    """Rebuild a decoder from :func:`decoder_state`'s output, trusting nothing.
-
-    Raises ValueError naming the problem when the config has a missing, unknown or out-of-range
-    entry, or a weight is missing, unexpected, not a float array, wrongly shaped or not finite.
-    Returns the decoder in eval mode on the CPU, float32.
-    """
-    if not isinstance(config, Mapping):
-        raise ValueError(f"decoder config must be a mapping, got {type(config).__name__}")
-    expected_keys = {"arch", *_CONFIG_INTS, *_CONFIG_BOOLS, "output", "activation"}
-    missing, unknown = expected_keys - set(config), set(config) - expected_keys
-    if missing:
-        raise ValueError(f"decoder config lacks {', '.join(sorted(missing))}")
-    if unknown:
-        raise ValueError(f"decoder config has unknown entries {', '.join(sorted(map(str, unknown)))}")
-    if config["arch"] != DECODER_ARCH:
-        raise ValueError(f"decoder arch must be {DECODER_ARCH!r}, got {config['arch']!r}")
-    cfg: dict[str, Any] = {}
-    for name, (lo, hi) in _CONFIG_INTS.items():
-        v = config[name]
-        if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)) or not lo <= v <= hi:
-            raise ValueError(f"decoder config {name} must be an integer in [{lo}, {hi}], got {v!r}")
-        cfg[name] = int(v)
-    for name in _CONFIG_BOOLS:
-        if not isinstance(config[name], (bool, np.bool_)):
-            raise ValueError(f"decoder config {name} must be true or false, got {config[name]!r}")
-        cfg[name] = bool(config[name])
-    if config["output"] not in _OUTPUTS:
-        raise ValueError(f"decoder config output must be one of {', '.join(_OUTPUTS)}, got {config['output']!r}")
-    if config["activation"] not in _ACTIVATIONS:
-        raise ValueError(f"decoder config activation must be one of {', '.join(_ACTIVATIONS)}, "
-                         f"got {config['activation']!r}")
-    cfg["output"], cfg["activation"] = str(config["output"]), str(config["activation"])
-
-    if not isinstance(weights, Mapping):
-        raise ValueError(f"decoder weights must be a mapping, got {type(weights).__name__}")
-    shapes = _expected_shapes(cfg)
-    missing, unknown = set(shapes) - set(weights), set(weights) - set(shapes)
-    if missing:
-        raise ValueError(f"decoder weights lack {', '.join(sorted(missing))}")
-    if unknown:
-        raise ValueError(f"decoder weights have unexpected {', '.join(sorted(map(str, unknown)))}")
-    state = {}
-    for name, shape in shapes.items():
-        w = weights[name]
-        if not isinstance(w, np.ndarray) or w.dtype.kind != "f" or w.dtype.itemsize not in (2, 4, 8):
-            raise ValueError(f"decoder weight {name} must be a float16/32/64 array, got "
-                             f"{getattr(w, 'dtype', type(w).__name__)}")
-        if w.shape != shape:
-            raise ValueError(f"decoder weight {name} has shape {w.shape}, expected {shape}")
-        w32 = w.astype(np.float32)
-        if not np.isfinite(w32).all():
-            raise ValueError(f"decoder weight {name} has non-finite values")
-        state[name] = torch.from_numpy(np.ascontiguousarray(w32))
-    if (state["std"] <= 0).any():
-        raise ValueError("decoder weight std must be positive")
-    with torch.random.fork_rng(devices=[]):  # the initial values are overwritten; leave the RNG alone
-        dec = Decoder(cfg["dim"], cfg["num_classes"], cfg["latent"], cfg["hidden"], cfg["layers"], cfg["embed"],
-                      cfg["fourier"], cfg["length_input"], cfg["chunk_input"], cfg["output"], cfg["activation"])
-    dec.load_state_dict(state, strict=True)
-    return dec.eval()

@@ -1,0 +1,87 @@
+"""The ``.tcd`` archive format: read, validate and write (see ``docs/format.md``).
+
+An archive is a 28-byte header (magic, format version, sizes) followed by one
+zstd frame whose content is an in-memory HDF5 file. The HDF5 file holds the
+condensed dataset: class and video names, the segments of every video (labels,
+lengths), the codes of every segment, and the decoder that maps codes back to
+frame features.
+
+The reader trusts nothing: every size is checked before it is used, and every
+problem is an :class:`ArchiveError` whose one-line message names the file (when
+there is one) and the problem. The writer checks the same rules, so it never
+writes an archive the reader would refuse, and its output is byte-for-byte
+deterministic.
+
+Modules: :mod:`.model` (:class:`Archive`, :class:`VideoEntry`), :mod:`.constants`
+(versions, header, limits, HDF5 paths), :mod:`.validate` (every rule),
+:mod:`.container` (header and zstd frame), :mod:`.reader`, :mod:`.writer`,
+:mod:`.storage` (where the bytes go) and :mod:`.decoders` (one module per decoder
+kind: its check and its decode). The chunk rule is :mod:`tascond_cli.chunks`.
+This package never prints, and reading an archive does not import torch.
+"""
+
+from tascond_cli.archive.constants import (
+    BASE_VERSION,
+    DEFAULT_LEVEL,
+    DEFAULT_MAX_BYTES,
+    FORMAT_VERSION,
+    HDF5_SIGNATURE,
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_SEGMENT_FRAMES,
+    MAX_TOTAL_FRAMES,
+    MAX_VIDEO_NAME_BYTES,
+)
+from tascond_cli.archive.container import wrap_payload
+from tascond_cli.archive.decoders import DECODERS, BoundDecoder, DecoderKind, get_decoder_kind
+from tascond_cli.archive.model import Archive, ArchiveError, VideoEntry
+from tascond_cli.archive.reader import read_archive, read_version
+from tascond_cli.archive.storage import BREAKDOWN_PARTS, storage_breakdown
+from tascond_cli.archive.validate import validate_archive
+from tascond_cli.archive.writer import archive_bytes, write_archive
+from tascond_cli.chunks import (
+    chunk_bounds,
+    codes_per_segment,
+    frame_code_index,
+    offsets_from_counts,
+    segment_position,
+)
+
+DECODER_KINDS = DECODERS
+"""The decoder-kind registry under its earlier name (:data:`tascond_cli.archive.decoders.DECODERS`)."""
+
+__all__ = [
+    "BASE_VERSION",
+    "BREAKDOWN_PARTS",
+    "DECODERS",
+    "DECODER_KINDS",
+    "DEFAULT_LEVEL",
+    "DEFAULT_MAX_BYTES",
+    "FORMAT_VERSION",
+    "HDF5_SIGNATURE",
+    "HEADER",
+    "HEADER_SIZE",
+    "MAGIC",
+    "MAX_SEGMENT_FRAMES",
+    "MAX_TOTAL_FRAMES",
+    "MAX_VIDEO_NAME_BYTES",
+    "Archive",
+    "ArchiveError",
+    "BoundDecoder",
+    "DecoderKind",
+    "VideoEntry",
+    "archive_bytes",
+    "chunk_bounds",
+    "codes_per_segment",
+    "frame_code_index",
+    "get_decoder_kind",
+    "offsets_from_counts",
+    "read_archive",
+    "read_version",
+    "segment_position",
+    "storage_breakdown",
+    "validate_archive",
+    "wrap_payload",
+    "write_archive",
+]

@@ -1,0 +1,57 @@
+"""The format's constants: versions, the container header, size limits and the HDF5 paths (docs/format.md)."""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from tascond_cli.chunks import MAX_SEGMENT_FRAMES  # noqa: F401  (a format limit, defined with the chunk rule)
+
+FORMAT_VERSION: tuple[int, int] = (1, 1)
+"""The newest format version this module writes (``major, minor``); it reads every ``1.x``. An archive
+whose segments share no codes is written as ``1.0`` (what a 1.0 reader reads)."""
+
+BASE_VERSION: tuple[int, int] = (1, 0)
+"""The version of archives that use nothing added after 1.0."""
+
+MAGIC = b"\x89TCD\r\n\x1a\n"
+"""First 8 bytes of every archive (PNG-style: catches 7-bit and text-mode mangling)."""
+
+HEADER = struct.Struct("<8sHHQQ")
+"""magic, major, minor, uncompressed size, compressed size."""
+
+HEADER_SIZE = HEADER.size  # 28
+
+DEFAULT_LEVEL = 19
+"""zstd compression level used by default."""
+
+DEFAULT_MAX_BYTES = 16 * 2**30
+"""Largest uncompressed payload the reader accepts by default (16 GiB)."""
+
+MAX_TOTAL_FRAMES = 2**40
+"""The total number of frames of an archive must be below this."""
+
+MAX_VIDEO_NAME_BYTES = 200
+"""Longest video name, in bytes of UTF-8 (``<name>.npy`` must be a valid file name)."""
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+# Fixed HDF5 file-format version range: part of what makes the payload deterministic.
+LIBVER = ("v110", "v110")
+WEIGHT_NAME_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
+VLEN_ITEMSIZE = 16  # bytes an HDF5 variable-length element takes in its dataset
+
+# HDF5 paths of the payload's objects (docs/format.md, section 3).
+P_SETTINGS = "/settings"
+P_CLASS_NAMES = "/classes/names"
+P_VIDEO_NAMES = "/videos/names"
+P_VIDEO_SEGMENTS = "/videos/segment_offsets"
+P_VIDEO_FRAMES = "/videos/frames"
+P_SEGMENT_LABELS = "/segments/labels"
+P_SEGMENT_LENGTHS = "/segments/lengths"
+P_SEGMENT_CODES = "/segments/code_offsets"
+P_SEGMENT_SOURCES = "/segments/code_source"
+P_CODES = "/codes"
+P_DECODER_KIND = "/decoder/kind"
+P_DECODER_CONFIG = "/decoder/config"
+P_DECODER_WEIGHTS = "/decoder/weights"
