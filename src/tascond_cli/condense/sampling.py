@@ -1,4 +1,4 @@
-"""Diverse sequence sampling: which videos to keep (method.md section 4, step 3).
+"""Diverse sequence sampling: which videos to keep (docs/method.md, section 1).
 
 A video's *transcript* is its run-length-collapsed label sequence (its action order). Two videos are
 as far apart as their transcripts' normalised edit distance::

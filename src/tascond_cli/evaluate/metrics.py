@@ -3,7 +3,7 @@
 The definitions are those of the official MS-TCN ``eval.py`` (Farha & Gall, CVPR 2019,
 github.com/yabufarha/ms-tcn, itself adapted from Lea et al.'s TCN ``metrics.py``), with its known
 last-segment bug fixed: the final segment ends at ``len(labels)`` (end exclusive), not one frame early.
-See ``method.md`` section 3.
+See ``docs/evaluation.md``, "Metrics".
 
 - segments: maximal runs of one label, ``(label, start, end)`` with ``end`` exclusive; runs whose label
   is in the background set are dropped. The default background set is ``("background",)`` only.

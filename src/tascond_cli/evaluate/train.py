@@ -1,7 +1,7 @@
 """Train MS-TCN on (features, labels) pairs and predict frame labels: the official recipe.
 
 Follows the official MS-TCN ``main.py`` / ``model.py`` / ``batch_gen.py`` (github.com/yabufarha/ms-tcn)
-and ``method.md`` section 3: Adam (lr 5e-4), 50 epochs, batch 1, a fresh shuffle every epoch, features
+and ``docs/evaluation.md`` ("The MS-TCN recipe"): Adam (lr 5e-4), 50 epochs, batch 1, a fresh shuffle every epoch, features
 and labels subsampled by ``sample_rate`` for training; at test time the prediction on the subsampled
 sequence is repeated ``sample_rate`` times (and cut to the full length) before scoring. Batches larger
 than 1 are zero-padded with -100 targets and a mask, as the official ``BatchGenerator`` does.

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tascond_cli.data import (
-    _BUNDLE_RE,
+    BUNDLE_RE,
     PARTS,
     ClassMapping,
     DatasetWriter,
@@ -158,7 +158,7 @@ class _Source:
 
 
 def _bundle_split(filename: str) -> int:
-    return int(_BUNDLE_RE.match(filename).group(2))  # type: ignore[union-attr]
+    return int(BUNDLE_RE.match(filename).group(2))  # type: ignore[union-attr]
 
 
 def _read_source(root: Path) -> _Source:
@@ -177,7 +177,7 @@ def _read_source(root: Path) -> _Source:
             raise DataError(f"{sub}: missing folder")
     bundles: dict[str, list[str]] = {}
     for entry in sorted(splits_dir.iterdir(), key=lambda p: p.name):
-        if _BUNDLE_RE.match(entry.name) and entry.is_file():
+        if BUNDLE_RE.match(entry.name) and entry.is_file():
             listed = read_bundle(entry)
             for name in listed:
                 if not (gt_dir / f"{name}.txt").is_file():
