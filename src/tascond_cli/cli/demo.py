@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress
+from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress, run_phases
 from tascond_cli.errors import TascondError
 
 
@@ -34,14 +34,12 @@ def demo(
     Every step is a command you can run yourself; the demo prints them as it goes.
     """
     from tascond_cli.archive import write_archive
-    from tascond_cli.baselines import BaselineConfig, make_baseline
-    from tascond_cli.cli.condense import run_phases
     from tascond_cli.cli.evaluate import print_report, train_sources
     from tascond_cli.data import open_dataset
     from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
     from tascond_cli.device import resolve_device
     from tascond_cli.evaluate.train import TrainConfig
-    from tascond_cli.pipeline import CondenseConfig, condense_dataset
+    from tascond_cli.methods import Config, condense_dataset, make_baseline
     from tascond_cli.restore import restore_archive
     from tascond_cli.synth import SynthConfig, synthesize
 
@@ -72,7 +70,7 @@ def demo(
         f"{summary.classes} actions, {human_bytes(summary.bytes)}")
 
     # 21 training videos are too few to leave half of them without codes (README, comparison table)
-    config = CondenseConfig(ratio=1.0, steps=steps, device=resolved, seed=seed)
+    config = Config(device=resolved, seed=seed).with_(sampling__ratio=1.0, generator__steps=steps)
     step(f"tascond condense {data} -o {archive} --ratio 1 --steps {steps} --seed {seed}")
     result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
     size = write_archive(result.archive, archive)
@@ -83,7 +81,7 @@ def demo(
     for method in ("mean", "blind"):
         path = folder / f"{method}.tcd"
         step(f"tascond baseline {method} {data} -o {path}")
-        made = make_baseline(method, data, BaselineConfig(seed=seed))
+        made = make_baseline(method, data, Config(seed=seed))
         baselines[method] = path
         say(f"  {human_bytes(write_archive(made.archive, path))}")
 
