@@ -61,10 +61,45 @@ def test_restore_gives_back_exact_structure(condensed, tmp_path):
     assert (out / "splits" / "train.split1.bundle").read_text().split() == [f"{n}.txt" for n in archive.video_names]
 
 
-def test_inversion_beats_mean_reconstruction(condensed):
+def make_drifting_dataset(root: Path, n_train: int = 4, dim: int = 8, seed: int = 0) -> Path:
+    """Videos whose segments drift linearly in time (per action): a segment's mean misses the drift,
+    codes per chunk (or a decoder that knows the position in the segment) follow it."""
+    from tascond_cli.data import ClassMapping, DatasetWriter
+
+    from conftest import TINY_CLASSES
+
+    rng = np.random.default_rng(seed)
+    level = rng.random((len(TINY_CLASSES), dim)) + 1.0
+    slope = 2 * rng.normal(size=(len(TINY_CLASSES), dim))
+    names = [f"vid{i:02d}" for i in range(n_train + 1)]
+    with DatasetWriter(root) as w:
+        w.write_mapping(ClassMapping(TINY_CLASSES))
+        for name in names:
+            parts, labels = [], []
+            for c in [0, *rng.permutation([1, 2, 3])]:
+                length = int(rng.integers(20, 40))
+                ramp = np.linspace(-1, 1, length)[None]
+                parts.append(level[c][:, None] + slope[c][:, None] * ramp + 0.02 * rng.normal(size=(dim, length)))
+                labels += [TINY_CLASSES[c]] * length
+            w.write_video(name, np.maximum(np.concatenate(parts, 1), 0).astype(np.float32), labels)
+        w.write_bundle("train.split1.bundle", names[:n_train])
+        w.write_bundle("test.split1.bundle", names[n_train:])
+    return root
+
+
+def test_inversion_beats_mean_reconstruction(condensed, tmp_path):
+    from tascond_cli.methods import make_baseline
+
     data, path, result = condensed
     assert 0 <= result.error < 1.0
     assert read_archive(path).settings["reconstruction_error"] == pytest.approx(result.error, abs=1e-6)
+    # on features that change within segments, our codes explain far more than each segment's mean
+    drifting = make_drifting_dataset(tmp_path / "drift")
+    config = FAST_CONFIG.with_(sampling__ratio=1.0, generator__steps=300, generator__batch=64, inversion__iters=30)
+    ours = condense_dataset(drifting, config)
+    mean = make_baseline("mean", drifting, config)
+    assert ours.archive.video_names == mean.archive.video_names  # the same videos, the same frames
+    assert mean.error > 0.5 and ours.error < 0.5 * mean.error, (ours.error, mean.error)
 
 
 def test_same_seed_same_archive_bytes(condensed, tmp_path):
@@ -342,3 +377,17 @@ def test_segments_of_an_action_no_kept_video_shows_get_their_own_codes(tmp_path)
     restored = ArchiveDecoder(a)
     x, y = restored[1]
     assert x.shape == (4, 30) and np.isfinite(x).all()
+
+
+def test_condense_leaves_the_global_rngs_alone(tiny):
+    """A library call must not reseed the caller's torch or numpy RNG (the archive depends on config.seed only)."""
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+    fast = FAST_CONFIG.with_(generator__steps=5, inversion__iters=2)
+    first = condense_dataset(tiny, fast).archive
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    after = np.random.get_state()
+    assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1]) and after[2:] == numpy_state[2:]
+    torch.manual_seed(99)  # another global state: the same archive
+    assert archive_bytes_of(condense_dataset(tiny, fast).archive) == archive_bytes_of(first)

@@ -58,7 +58,8 @@ METHODS: Mapping[str, Method] = MappingProxyType({
     m.METHOD.name: m.METHOD
     for m in (tascond, mean, coreset, tca, encoded, random_subset, fp16, pca, blind)
 })
-"""Every method, by name: ours first, then the baselines in the order of the paper's table, then ours."""
+"""Every method, by name, in the order of the comparison table: ours, the paper's baselines (mean,
+coreset, tca), the ablations of ours (encoded, random), then fp16, pca and the blind floor."""
 
 BASELINES: tuple[str, ...] = tuple(name for name in METHODS if name != "tascond")
 """The methods of ``tascond baseline`` (every method but ``tascond``, which is ``tascond condense``)."""

@@ -11,7 +11,7 @@ from tascond_cli.methods._features import FeatureMethod
 class Blind(FeatureMethod):
     name = "blind"
     summary = "all-zero features over the real action structure (the floor)"
-    stores = "nothing but the structure"
+    stores = "no codes"
     decoder_kind = "zeros"
     records_code_dtype = False
 

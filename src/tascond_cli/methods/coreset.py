@@ -17,7 +17,7 @@ def nearest_frame(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
 class Coreset(FeatureMethod):
     name = "coreset"
     summary = "the real frame nearest each segment's mean, repeated over the segment"
-    stores = "one real frame per segment"
+    stores = "1 code per segment: the real frame nearest its mean"
     default_code_dtype = "float32"  # restores real frames exactly
 
     def encode(self, x, starts, lengths, dtype, weights):

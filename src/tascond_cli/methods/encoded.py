@@ -8,7 +8,7 @@ from tascond_cli.methods._generator import GeneratorMethod
 class Encoded(GeneratorMethod):
     name = "encoded"
     summary = "the encoder's mean per chunk, no inversion (what inversion adds)"
-    stores = "min(ips, L) encoder codes per kept segment + the generator's weights"
+    stores = "`min(ips, L)` encoder means per segment, no fitting; shared as `tascond`"
     inverts = False
 
 

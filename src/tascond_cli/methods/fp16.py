@@ -11,7 +11,7 @@ from tascond_cli.methods.config import Config, ConfigError
 class FP16(FeatureMethod):
     name = "fp16"
     summary = "every frame as float16"
-    stores = "every frame, float16"
+    stores = "`L` codes per segment: every frame, float16"
 
     def check(self, config: Config) -> None:
         if config.storage.code_dtype not in (None, "float16"):

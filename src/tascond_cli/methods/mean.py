@@ -15,7 +15,7 @@ def segment_means(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.
 class Mean(FeatureMethod):
     name = "mean"
     summary = "each segment's mean feature, repeated over the segment"
-    stores = "one mean feature per segment"
+    stores = "1 code per segment: its mean feature"
     default_code_dtype = "float32"  # restores exact means
 
     def encode(self, x, starts, lengths, dtype, weights):

@@ -36,7 +36,7 @@ def principal_components(videos: list, k: int, report) -> tuple[np.ndarray, np.n
 class PCA(FeatureMethod):
     name = "pca"
     summary = "every frame projected on the kept frames' top principal components"
-    stores = "pca_dim numbers per frame + the projection"
+    stores = "`L` codes per segment: every frame projected on `pca_dim` components"
     decoder_kind = "linear"
     phases = ("sample", "pca", "encode")
 

@@ -8,7 +8,7 @@ from tascond_cli.methods._generator import GeneratorMethod
 class RandomSubset(GeneratorMethod):
     name = "random"
     summary = "our method on a random subset of videos (what diverse sampling adds)"
-    stores = "as tascond, for randomly chosen videos"
+    stores = "as `tascond`, with a random subset of videos owning codes"
     sampling = "random"
 
 

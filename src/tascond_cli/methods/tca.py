@@ -9,7 +9,7 @@ from tascond_cli.methods.config import Config, ConfigError
 class TCA(GeneratorMethod):
     name = "tca"
     summary = "our generator decoding random codes drawn at restore time (none stored)"
-    stores = "the generator's weights only"
+    stores = "no codes: `min(ips, L)` per segment drawn at restore time"
     decoder_kind = "random"
     phases = ("sample", "prior")
     stores_codes = False
