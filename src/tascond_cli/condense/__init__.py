@@ -4,7 +4,8 @@
 - :mod:`.invert`: fit latent codes to segments with the decoder frozen; restore segments from codes.
 - :mod:`.sampling`: transcript distances and furthest-point sampling of videos.
 
-These modules never print; progress goes through callbacks.
+These modules never print; progress goes through callbacks. The condensation methods built on this
+engine (``tascond`` and the generator baselines) live in :mod:`tascond_cli.methods`.
 """
 
 from tascond_cli.condense.invert import (
