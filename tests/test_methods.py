@@ -90,3 +90,15 @@ def test_docs_method_table_is_the_registry(doc):
     if MARKER not in text:
         pytest.skip(f"{doc} has no {MARKER} marker yet (the table goes right after it)")
     assert MARKER + "\n" + markdown_table() in text, f"{doc}: paste methods.markdown_table() after {MARKER}"
+
+
+def test_every_option_is_a_config_field():
+    from tascond_cli.cli.options import DEFAULTS, FIELDS, config_from
+
+    for name, path in FIELDS.items():
+        part = DEFAULTS
+        for attr in path.split("."):
+            part = getattr(part, attr)  # an AttributeError names a stale entry
+    assert config_from(ratio=0.25, ips="frame", invert_iters=3) == Config().with_(
+        sampling__ratio=0.25, generator__ips=None, inversion__iters=3
+    )

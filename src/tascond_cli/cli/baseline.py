@@ -57,11 +57,10 @@ def baseline(
     from tascond_cli.methods import make_baseline
 
     check_output(output, force)
-    config = D.with_(
-        split=split, device=device, seed=seed,
-        sampling__ratio=ratio, sampling__strategy=sampling, sampling__others=others,
-        generator__ips=o.parse_ips(ips), generator__latent=latent, generator__hidden=hidden, generator__steps=steps,
-        inversion__iters=invert_iters, storage__code_dtype=code_dtype, storage__pca_dim=pca_dim,
+    config = o.config_from(
+        split=split, ratio=ratio, sampling=sampling, code_dtype=code_dtype, pca_dim=pca_dim, ips=ips,
+        others=others, latent=latent, hidden=hidden, steps=steps, invert_iters=invert_iters, device=device,
+        seed=seed,
     )
     config.for_method(METHODS[method.value])  # checked before any work
     result = run_phases(lambda on_phase: make_baseline(method.value, data, config, on_phase))

@@ -33,11 +33,10 @@ def condense(
     from tascond_cli.methods import condense_dataset
 
     check_output(output, force)
-    config = D.with_(
-        split=split, device=device, seed=seed,
-        sampling__ratio=ratio, sampling__strategy=sampling, sampling__others=others,
-        generator__ips=o.parse_ips(ips), generator__latent=latent, generator__hidden=hidden, generator__steps=steps,
-        inversion__iters=invert_iters, inversion__frames=invert_frames, storage__residual=residual,
+    config = o.config_from(
+        split=split, ips=ips, ratio=ratio, sampling=sampling, others=others, latent=latent, hidden=hidden,
+        steps=steps, invert_iters=invert_iters, invert_frames=invert_frames, residual=residual, device=device,
+        seed=seed,
     )
     config.for_method(METHODS["tascond"])  # checked before any work
     result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))

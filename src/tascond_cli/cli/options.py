@@ -1,9 +1,9 @@
 """Command-line options shared by several commands, each declared once.
 
 Each alias is an ``Annotated`` type for a Typer parameter; the commands take the default from the
-library's dataclasses (:data:`DEFAULTS`), so the two cannot disagree. :data:`FLAGS` maps each
-:class:`~tascond_cli.methods.Config` field to its flag, so that an error naming a field is reported
-with the flag the user typed.
+library's dataclasses (:data:`DEFAULTS`), so the two cannot disagree. :data:`FIELDS` maps each
+option to its :class:`~tascond_cli.methods.Config` field: :func:`config_from` builds the config from a
+command's options, and an error naming a field is reported with the flag the user typed.
 """
 
 from __future__ import annotations
@@ -22,24 +22,34 @@ DEFAULTS = Config()
 GENERATOR = "Generator"
 """Help panel of the generator's options."""
 
-FLAGS = {
-    "split": "--split",
-    "sampling.ratio": "--ratio",
-    "sampling.strategy": "--sampling",
-    "sampling.others": "--others",
-    "generator.ips": "--ips",
-    "generator.latent": "--latent",
-    "generator.hidden": "--hidden",
-    "generator.steps": "--steps",
-    "inversion.iters": "--invert-iters",
-    "inversion.frames": "--invert-frames",
-    "storage.code_dtype": "--code-dtype",
-    "storage.residual": "--residual",
-    "storage.pca_dim": "--pca-dim",
-    "device": "--device",
-    "seed": "--seed",
+FIELDS = {
+    "split": "split",
+    "ratio": "sampling.ratio",
+    "sampling": "sampling.strategy",
+    "others": "sampling.others",
+    "ips": "generator.ips",
+    "latent": "generator.latent",
+    "hidden": "generator.hidden",
+    "steps": "generator.steps",
+    "invert_iters": "inversion.iters",
+    "invert_frames": "inversion.frames",
+    "code_dtype": "storage.code_dtype",
+    "residual": "storage.residual",
+    "pca_dim": "storage.pca_dim",
+    "device": "device",
+    "seed": "seed",
 }
+"""The :class:`~tascond_cli.methods.Config` field of each option (by its parameter name)."""
+FLAGS = {field: "--" + name.replace("_", "-") for name, field in FIELDS.items()}
 """The flag of each :class:`~tascond_cli.methods.Config` field that has one."""
+
+
+def config_from(**options) -> Config:
+    """The :class:`~tascond_cli.methods.Config` of a command's options, given by parameter name
+    (:data:`FIELDS`; ``ips`` as typed); the rest keep their defaults."""
+    if "ips" in options:
+        options["ips"] = parse_ips(options["ips"])
+    return DEFAULTS.with_(**{FIELDS[name].replace(".", "__"): value for name, value in options.items()})
 
 
 def flag_message(field: str, problem: str) -> str:
