@@ -1,4 +1,4 @@
-"""Calibrate the synthetic feature generator against real Breakfast (method.md sections 3-4).
+"""Calibrate the synthetic feature generator against real Breakfast (docs/synth.md).
 
 Synthesizes Breakfast-like features on the REAL Breakfast labels and splits (``--labels-from``), then
 trains MS-TCN (the official recipe: 4 stages x 10 layers, 64 maps, Adam 5e-4, batch 1, last epoch) on
@@ -7,7 +7,7 @@ trains MS-TCN (the official recipe: 4 stages x 10 layers, 64 maps, Adam 5e-4, ba
 (b) the paper's Mean baseline: each training segment's mean feature repeated over the segment,
 
 and tests both on the original synthetic test videos of the split. Metrics: Acc, Edit, F1@{10,25,50}
-with background set {"background"} (so Breakfast's SIL counts as an action, as in method.md).
+with background set {"background"} (so Breakfast's SIL counts as an action, as in docs/evaluation.md).
 
 Target (real Breakfast, paper: Original 67.2 Acc / 60.6 Edit, Mean 47.6 / 31.8): original Acc about
 60-80 and a realistic Edit; Mean keeps about 60-80% of the original's Acc and clearly less Edit

@@ -46,7 +46,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -105,24 +105,23 @@ def synthesize(name: str, scale: Scale, work: Path) -> Path:
 def make_archives(name: str, scale: Scale, work: Path, device: str) -> dict:
     """Synthesize one dataset and write every archive of the table; returns bytes and timings."""
     from tascond_cli.archive import storage_breakdown, write_archive
-    from tascond_cli.baselines import GENERATOR_BASELINES, BaselineConfig, make_baseline
     from tascond_cli.data import open_dataset
-    from tascond_cli.pipeline import CondenseConfig, condense_dataset, train_generator
+    from tascond_cli.methods import METHODS, Config, condense_dataset, make_baseline, train_generator
 
     data = work / name / "data"
     dataset = open_dataset(data, parts=("train",))
-    gen = CondenseConfig(steps=scale.steps, device=device)
+    gen = Config(device=device).with_(generator__steps=scale.steps)
     t0 = time.perf_counter()
     prior = train_generator(dataset, gen)
     prior_seconds = time.perf_counter() - t0
     out: dict = {"train_feature_bytes": None, "archives": {}, "prior_seconds": round(prior_seconds, 1)}
     jobs = {
         "tascond": lambda: condense_dataset(dataset, gen, prior=prior),
-        "tascond-drop": lambda: condense_dataset(dataset, replace(gen, others="drop"), prior=prior),
-        "tascond-all": lambda: condense_dataset(dataset, replace(gen, ratio=1.0), prior=prior),
+        "tascond-drop": lambda: condense_dataset(dataset, gen.with_(sampling__others="drop"), prior=prior),
+        "tascond-all": lambda: condense_dataset(dataset, gen.with_(sampling__ratio=1.0), prior=prior),
     }
     for method in ("random", "encoded", "tca", "mean", "coreset", "fp16", "pca", "blind"):
-        jobs[method] = lambda m=method: make_baseline(m, dataset, BaselineConfig(device=device, condense=gen), prior=prior)
+        jobs[method] = lambda m=method: make_baseline(m, dataset, gen, prior=prior)
     for label, job in jobs.items():
         t0 = time.perf_counter()
         result = job()
@@ -135,7 +134,7 @@ def make_archives(name: str, scale: Scale, work: Path, device: str) -> dict:
             "bytes": size,
             "code_bytes": parts["codes"]["share"],
             "kept_videos": result.kept_videos,
-            "seconds": round(seconds + (prior_seconds if label.startswith("tascond") or label in GENERATOR_BASELINES else 0), 1),
+            "seconds": round(seconds + (prior_seconds if label.startswith("tascond") or METHODS[label].needs_generator else 0), 1),
         }
     return out
 

@@ -139,7 +139,7 @@ def storage(args: argparse.Namespace, run: Runner, tmp: Path) -> tuple[dict, lis
         "condense_seconds": round(condense_s, 1),
         "restore": restored,
     }
-    b = condensed["breakdown"]
+    b = condensed["storage"]
     lines = [
         "| training videos | training features | archive | ratio | codes | structure | decoder | metadata |",
         "|---|---|---|---|---|---|---|---|",

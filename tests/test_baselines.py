@@ -9,18 +9,18 @@ import pytest
 from typer.testing import CliRunner
 
 from tascond_cli.archive import archive_bytes, read_archive, write_archive
-from tascond_cli.baselines import BASELINES, BaselineConfig, make_baseline
 from tascond_cli.cli import app
+from tascond_cli.cli.options import parse_ips
 from tascond_cli.data import open_dataset
 from tascond_cli.evaluate.protocol import above_floor
-from tascond_cli.pipeline import FRAME, CondenseConfig, condense_dataset, parse_ips, train_generator
+from tascond_cli.methods import BASELINES, Config, condense_dataset, make_baseline, train_generator
 from tascond_cli.restore import ArchiveDecoder, restore_archive
 
 from conftest import make_tiny_dataset
 
 runner = CliRunner()
-GEN = CondenseConfig(steps=30, invert_iters=5, hidden=32, latent=8, device="cpu")
-CONFIG = BaselineConfig(device="cpu", condense=GEN)
+GEN = Config(device="cpu").with_(generator__steps=30, inversion__iters=5, generator__hidden=32, generator__latent=8)
+CONFIG = GEN
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +77,16 @@ def test_fp16_restores_originals_within_float16_rounding(data, archives):
 
 
 def test_pca_with_full_rank_recovers_and_low_rank_is_the_best_projection(data):
-    full = make_baseline("pca", data, BaselineConfig(pca_dim=64)).archive
+    full = make_baseline("pca", data, Config().with_(storage__pca_dim=64)).archive
     assert full.code_dim == 8 and full.decoder_kind == "linear"  # capped at D
     decoder = ArchiveDecoder(full)
     video = originals(data, decoder.names)[0]
     np.testing.assert_allclose(decoder[0][0], video.features(), atol=2e-2)
-    low = make_baseline("pca", data, BaselineConfig(pca_dim=2))
+    low = make_baseline("pca", data, Config().with_(storage__pca_dim=2))
     comp = low.archive.decoder_weights["components"].astype(np.float64)
     assert comp.shape == (2, 8)
     np.testing.assert_allclose(comp @ comp.T, np.eye(2), atol=2e-3)
-    assert 0 < low.error < 1 and low.error > make_baseline("pca", data, BaselineConfig(pca_dim=4)).error
+    assert 0 < low.error < 1 and low.error > make_baseline("pca", data, Config().with_(storage__pca_dim=4)).error
 
 
 def test_blind_restores_zeros_over_the_real_structure(data, archives):
@@ -111,7 +111,7 @@ def test_generator_baselines(data, archives):
         x, y = decoder[0]
         assert x.shape == (8, y.shape[0]) and np.isfinite(x).all()
     assert (enc.segment_sources >= 0).any() and (rnd.segment_sources >= 0).any() and tca.segment_sources is None
-    drop = BaselineConfig(device="cpu", condense=CondenseConfig(**{**GEN.__dict__, "others": "drop"}))
+    drop = GEN.with_(sampling__others="drop")
     assert make_baseline("encoded", data, drop).archive.num_videos == 3
     # tca draws fresh codes: not what the encoder would give
     assert not np.allclose(ArchiveDecoder(tca)[0][0], ArchiveDecoder(enc)[0][0])
@@ -123,16 +123,16 @@ def test_shared_generator_gives_the_same_archive(data):
         shared = make_baseline(method, data, CONFIG, prior=prior).archive
         assert archive_bytes(shared) == archive_bytes(make_baseline(method, data, CONFIG).archive)
     with pytest.raises(Exception, match="latent"):
-        condense_dataset(data, CondenseConfig(latent=4, steps=1, device="cpu"), prior=prior)
+        condense_dataset(data, Config(device="cpu").with_(generator__latent=4, generator__steps=1), prior=prior)
 
 
 def test_one_code_per_frame(data):
-    assert parse_ips("frame") == FRAME and parse_ips("3") == 3
-    result = condense_dataset(data, CondenseConfig(**{**GEN.__dict__, "ips": FRAME, "ratio": 1.0}))
+    assert parse_ips("frame") is None and parse_ips("3") == 3
+    result = condense_dataset(data, GEN.with_(generator__ips=None, sampling__ratio=1.0))
     a = result.archive
     assert a.settings["ips"] == "frame" and a.num_codes == a.total_frames
     assert np.array_equal(a.segment_code_counts, a.segment_lengths)
-    enc = make_baseline("encoded", data, BaselineConfig(ratio=1.0, device="cpu", condense=CondenseConfig(**{**GEN.__dict__, "ips": FRAME})))
+    enc = make_baseline("encoded", data, GEN.with_(generator__ips=None, sampling__ratio=1.0))
     assert enc.archive.num_codes == enc.archive.total_frames
     x, y = ArchiveDecoder(a)[0]
     assert x.shape[1] == y.shape[0]

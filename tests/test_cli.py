@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -28,9 +27,37 @@ def test_no_args_shows_help():
     assert "Usage" in result.output and "info" in result.output and "synth" in result.output
 
 
-def test_help_panels():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0 and "Data" in result.stdout
+KEY_FLAGS = {
+    "demo": ["--videos", "--dim", "--steps", "--epochs", "--seeds", "--device", "--seed", "--force", "--json"],
+    "info": ["--split", "--json"],
+    "synth": ["--profile", "--labels-from", "--videos", "--split", "--subsample", "--dim", "--seed", "--force", "--json"],
+    "condense": ["--output", "--split", "--ips", "--ratio", "--sampling", "--others", "--latent", "--hidden", "--steps",
+                 "--invert-iters", "--invert-frames", "--residual", "--device", "--seed", "--force", "--json"],
+    "baseline": ["--output", "--split", "--ratio", "--sampling", "--code-dtype", "--pca-dim", "--ips", "--others",
+                 "--latent", "--hidden", "--steps", "--invert-iters", "--device", "--seed", "--force", "--json"],
+    "restore": ["--output", "--video", "--device", "--force", "--json"],
+    "evaluate": ["--data", "--predictions", "--model", "--train", "--split", "--bg", "--seeds", "--seed", "--epochs",
+                 "--lr", "--sample-rate", "--device", "--stages", "--layers", "--f-maps", "--save-predictions",
+                 "--plot", "--force", "--json"],
+}
+
+
+def test_help_lists_every_command_in_its_panel():
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for panel in ("Start here", "Data", "Condensation", "Evaluation"):
+        assert panel in result.stdout
+    listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
+    assert set(KEY_FLAGS) <= listed, listed
+
+
+@pytest.mark.parametrize("command", sorted(KEY_FLAGS))
+def test_command_help_shows_its_flags(command):
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.stdout
+    for flag in KEY_FLAGS[command]:
+        assert flag in result.stdout, f"{command} --help lacks {flag}"
 
 
 def test_info_table(tiny):

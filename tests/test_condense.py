@@ -15,14 +15,14 @@ from typer.testing import CliRunner
 from tascond_cli.archive import ArchiveError, read_archive, write_archive
 from tascond_cli.cli import app
 from tascond_cli.data import open_dataset
-from tascond_cli.pipeline import CondenseConfig, condense_dataset
+from tascond_cli.methods import Config, condense_dataset
 from tascond_cli.restore import ArchiveDataset, ArchiveDecoder, restore_archive
 
 from conftest import make_tiny_dataset
 
 runner = CliRunner()
 FAST = ["--steps", "30", "--invert-iters", "10", "--hidden", "32", "--latent", "8", "--device", "cpu"]
-FAST_CONFIG = CondenseConfig(steps=30, invert_iters=10, hidden=32, latent=8, device="cpu")
+FAST_CONFIG = Config(device="cpu").with_(generator__steps=30, inversion__iters=10, generator__hidden=32, generator__latent=8)
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +61,45 @@ def test_restore_gives_back_exact_structure(condensed, tmp_path):
     assert (out / "splits" / "train.split1.bundle").read_text().split() == [f"{n}.txt" for n in archive.video_names]
 
 
-def test_inversion_beats_mean_reconstruction(condensed):
+def make_drifting_dataset(root: Path, n_train: int = 4, dim: int = 8, seed: int = 0) -> Path:
+    """Videos whose segments drift linearly in time (per action): a segment's mean misses the drift,
+    codes per chunk (or a decoder that knows the position in the segment) follow it."""
+    from tascond_cli.data import ClassMapping, DatasetWriter
+
+    from conftest import TINY_CLASSES
+
+    rng = np.random.default_rng(seed)
+    level = rng.random((len(TINY_CLASSES), dim)) + 1.0
+    slope = 2 * rng.normal(size=(len(TINY_CLASSES), dim))
+    names = [f"vid{i:02d}" for i in range(n_train + 1)]
+    with DatasetWriter(root) as w:
+        w.write_mapping(ClassMapping(TINY_CLASSES))
+        for name in names:
+            parts, labels = [], []
+            for c in [0, *rng.permutation([1, 2, 3])]:
+                length = int(rng.integers(20, 40))
+                ramp = np.linspace(-1, 1, length)[None]
+                parts.append(level[c][:, None] + slope[c][:, None] * ramp + 0.02 * rng.normal(size=(dim, length)))
+                labels += [TINY_CLASSES[c]] * length
+            w.write_video(name, np.maximum(np.concatenate(parts, 1), 0).astype(np.float32), labels)
+        w.write_bundle("train.split1.bundle", names[:n_train])
+        w.write_bundle("test.split1.bundle", names[n_train:])
+    return root
+
+
+def test_inversion_beats_mean_reconstruction(condensed, tmp_path):
+    from tascond_cli.methods import make_baseline
+
     data, path, result = condensed
     assert 0 <= result.error < 1.0
     assert read_archive(path).settings["reconstruction_error"] == pytest.approx(result.error, abs=1e-6)
+    # on features that change within segments, our codes explain far more than each segment's mean
+    drifting = make_drifting_dataset(tmp_path / "drift")
+    config = FAST_CONFIG.with_(sampling__ratio=1.0, generator__steps=300, generator__batch=64, inversion__iters=30)
+    ours = condense_dataset(drifting, config)
+    mean = make_baseline("mean", drifting, config)
+    assert ours.archive.video_names == mean.archive.video_names  # the same videos, the same frames
+    assert mean.error > 0.5 and ours.error < 0.5 * mean.error, (ours.error, mean.error)
 
 
 def test_same_seed_same_archive_bytes(condensed, tmp_path):
@@ -72,7 +107,7 @@ def test_same_seed_same_archive_bytes(condensed, tmp_path):
     again = condense_dataset(data, FAST_CONFIG)
     write_archive(again.archive, tmp_path / "again.tcd")
     assert (tmp_path / "again.tcd").read_bytes() == path.read_bytes()
-    other = condense_dataset(data, CondenseConfig(**{**FAST_CONFIG.__dict__, "seed": 1}))
+    other = condense_dataset(data, FAST_CONFIG.with_(seed=1))
     write_archive(other.archive, tmp_path / "other.tcd")
     assert (tmp_path / "other.tcd").read_bytes() != path.read_bytes()
 
@@ -116,7 +151,7 @@ def test_borrowing_segments_reuse_the_nearest_kept_segment_of_their_action(conde
 
 
 def test_others_drop_keeps_only_the_sampled_videos(tiny):
-    drop = condense_dataset(tiny, CondenseConfig(**{**FAST_CONFIG.__dict__, "others": "drop"}))
+    drop = condense_dataset(tiny, FAST_CONFIG.with_(sampling__others="drop"))
     assert drop.archive.num_videos == 2 and drop.borrowing_videos == 0 and drop.archive.segment_sources is None
     borrow = condense_dataset(tiny, FAST_CONFIG)
     assert borrow.archive.num_videos == 4 and borrow.archive.video_names[:2] == drop.archive.video_names
@@ -125,7 +160,7 @@ def test_others_drop_keeps_only_the_sampled_videos(tiny):
 
 def test_random_sampling_keeps_other_videos(tiny):
     fps = condense_dataset(tiny, FAST_CONFIG).archive.video_names
-    rnd = condense_dataset(tiny, CondenseConfig(**{**FAST_CONFIG.__dict__, "sampling": "random", "seed": 5}))
+    rnd = condense_dataset(tiny, FAST_CONFIG.with_(sampling__strategy="random", seed=5))
     assert rnd.kept_videos == 2 and sorted(rnd.archive.video_names) == sorted(fps)
     assert rnd.archive.settings["sampling"] == "random"
 
@@ -138,7 +173,8 @@ def test_cli_condense_restore_info(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["kept_videos"] == 2 and summary["borrowing_videos"] == 2
     assert summary["bytes"] == arch.stat().st_size
-    assert set(summary["breakdown"]) == {"codes", "structure", "decoder", "metadata"}
+    assert set(summary["storage"]) == {"codes", "structure", "decoder", "metadata"}
+    assert sum(summary["storage"].values()) == summary["bytes"] and summary["format_version"] == "1.1"
     # refuses to overwrite without --force, before doing any work
     again = runner.invoke(app, ["condense", str(data), "-o", str(arch), *FAST])
     assert again.exit_code == 1 and "already exists" in again.stderr
@@ -241,7 +277,7 @@ def test_decoder_rejects_mismatched_weights(condensed):
 
 @pytest.fixture(scope="module")
 def residual_archive(condensed):
-    return condense_dataset(condensed[0], CondenseConfig(**{**FAST_CONFIG.__dict__, "residual": True})).archive
+    return condense_dataset(condensed[0], FAST_CONFIG.with_(storage__residual=True)).archive
 
 
 def test_residual_model_is_stored_and_restored_deterministically(condensed, residual_archive):
@@ -313,7 +349,7 @@ def test_restored_folder_loads_in_independent_reader(condensed, tmp_path):
 
 
 def test_borrow_sources_rule():
-    from tascond_cli.pipeline import borrow_sources
+    from tascond_cli.methods import borrow_sources
 
     labels, lengths = np.array([0, 1, 1, 1]), np.array([5, 4, 16, 4])
     got = borrow_sources(labels, lengths, np.array([1, 1, 2, 0]), np.array([8, 5, 3, 50]))
@@ -332,7 +368,7 @@ def test_segments_of_an_action_no_kept_video_shows_get_their_own_codes(tmp_path)
         w.write_video("t", rng.random((4, 30), dtype=np.float32), ["background"] * 15 + ["take"] * 15)
         w.write_bundle("train.split1.bundle", ["a", "b"])
         w.write_bundle("test.split1.bundle", ["t"])
-    result = condense_dataset(tmp_path / "d", CondenseConfig(**{**FAST_CONFIG.__dict__, "ips": 4}))
+    result = condense_dataset(tmp_path / "d", FAST_CONFIG.with_(generator__ips=4))
     a = result.archive
     assert result.kept_videos == 1 and a.num_videos == 2
     # the other video's background borrows; its action, unseen in the kept video, owns 4 codes
@@ -341,3 +377,17 @@ def test_segments_of_an_action_no_kept_video_shows_get_their_own_codes(tmp_path)
     restored = ArchiveDecoder(a)
     x, y = restored[1]
     assert x.shape == (4, 30) and np.isfinite(x).all()
+
+
+def test_condense_leaves_the_global_rngs_alone(tiny):
+    """A library call must not reseed the caller's torch or numpy RNG (the archive depends on config.seed only)."""
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+    fast = FAST_CONFIG.with_(generator__steps=5, inversion__iters=2)
+    first = condense_dataset(tiny, fast).archive
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    after = np.random.get_state()
+    assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1]) and after[2:] == numpy_state[2:]
+    torch.manual_seed(99)  # another global state: the same archive
+    assert archive_bytes_of(condense_dataset(tiny, fast).archive) == archive_bytes_of(first)

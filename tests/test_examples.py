@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tascond_cli.archive import write_archive
-from tascond_cli.baselines import BaselineConfig, make_baseline
 from tascond_cli.cli import app
+from tascond_cli.methods import make_baseline
 
 from conftest import make_tiny_dataset
 
@@ -55,7 +55,7 @@ def test_pipeline_example_usage(tmp_path):
 def test_train_from_archive_example(tmp_path):
     data = make_tiny_dataset(tmp_path / "data", n_train=3, n_test=1, dim=8, seed=6)
     archive = tmp_path / "mean.tcd"
-    write_archive(make_baseline("mean", data, BaselineConfig()).archive, archive)
+    write_archive(make_baseline("mean", data).archive, archive)
     saved = tmp_path / "model.pt"
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "train_from_archive.py"), str(archive), "--epochs", "2", "--device", "cpu",

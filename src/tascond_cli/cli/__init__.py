@@ -12,6 +12,7 @@ from tascond_cli.cli import condense as _condense
 from tascond_cli.cli import demo as _demo
 from tascond_cli.cli import evaluate as _evaluate
 from tascond_cli.cli import info as _info
+from tascond_cli.cli import restore as _restore
 from tascond_cli.cli import synth as _synth
 
 app = typer.Typer(
@@ -46,7 +47,7 @@ app.command("info", rich_help_panel="Data")(_info.info)
 app.command("synth", rich_help_panel="Data")(_synth.synth)
 app.command("condense", rich_help_panel="Condensation")(_condense.condense)
 app.command("baseline", rich_help_panel="Condensation")(_baseline.baseline)
-app.command("restore", rich_help_panel="Condensation")(_condense.restore)
+app.command("restore", rich_help_panel="Condensation")(_restore.restore)
 app.command("evaluate", rich_help_panel="Evaluation")(_evaluate.evaluate)
 
 

@@ -1,4 +1,5 @@
-"""What every command shares: consoles, error reporting, progress bars.
+"""What every command shares: consoles, error reporting, progress bars, reading and writing archives,
+and the one summary of an archive (``condense``, ``baseline`` and ``info`` print it).
 
 Messages, warnings and progress go to stderr so that stdout stays clean for
 pipelines (``--json``). Errors the user can cause are one red line on stderr
@@ -12,6 +13,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -60,8 +62,14 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tascond_cli.methods.config import ConfigError
+
         try:
             return func(*args, **kwargs)
+        except ConfigError as exc:
+            from tascond_cli.cli.options import flag_message
+
+            raise fail(flag_message(exc.field, exc.problem)) from None
         except TascondError as exc:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
@@ -112,3 +120,123 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+def check_output(output: str, force: bool) -> None:
+    """Refuse to replace an existing OUTPUT without --force (before any work is done)."""
+    if output != "-" and Path(output).exists() and not force:
+        raise TascondError(f"{output}: already exists (use --force to replace it)")
+
+
+def read_archive_arg(source: str):
+    """Read ARCHIVE (a path, or ``-`` for stdin) into a validated Archive."""
+    from tascond_cli.archive import read_archive
+
+    if source == "-":
+        return read_archive(sys.stdin.buffer, name="<stdin>")
+    path = Path(source)
+    if not path.exists():
+        raise TascondError(f"{path}: no such archive")
+    if path.is_dir():
+        raise TascondError(f"{path}: is a folder, not a .tcd archive")
+    return read_archive(path)
+
+
+def write_archive_arg(archive, dest: str, overwrite: bool) -> int:
+    """Write to a path atomically, or to stdout for ``-``; returns the bytes written."""
+    from tascond_cli.archive import write_archive
+
+    if dest == "-":
+        if sys.stdout.isatty():
+            raise TascondError("refusing to write a binary archive to a terminal; redirect stdout or use -o FILE")
+        return write_archive(archive, sys.stdout.buffer)
+    return write_archive(archive, Path(dest), overwrite=overwrite)
+
+
+def run_phases(work):
+    """Run ``work(on_phase)`` with one progress bar per phase on stderr; return its result."""
+    from tascond_cli.methods import PHASES
+
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def on_phase(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(PHASES.get(name, name), total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        return work(on_phase)
+
+
+def archive_summary(archive, size: int, version: str | None, written_by: str | None = None) -> dict[str, Any]:
+    """What an archive of ``size`` bytes holds (``info``'s JSON; ``condense`` and ``baseline`` add how it
+    was made). ``version``: the format version in its header, when known; ``written_by``: the tascond
+    version that wrote it (default: the archive's record)."""
+    import numpy as np
+
+    from tascond_cli.archive import storage_breakdown
+
+    parts = storage_breakdown(archive, total=size)
+    frames = archive.video_frames
+    return {
+        "format_version": version,
+        "written_by": archive.written_by if written_by is None else written_by,
+        "method": archive.settings.get("method"),
+        "settings": archive.settings,
+        "classes": archive.num_classes,
+        "feature_dim": archive.dim,
+        "videos": archive.num_videos,
+        "segments": archive.num_segments,
+        "frames": int(archive.total_frames),
+        "frames_median": float(np.median(frames)) if len(frames) else 0.0,
+        "codes": archive.num_codes,
+        "sharing_segments": 0 if archive.segment_sources is None else int((archive.segment_sources >= 0).sum()),
+        "code_dim": archive.code_dim,
+        "code_dtype": str(archive.codes.dtype),
+        "decoder": archive.decoder_kind,
+        "decoder_parameters": int(sum(np.asarray(w).size for w in archive.decoder_weights.values())),
+        "bytes": size,
+        "storage": {k: v["share"] for k, v in parts.items() if k != "total"},
+    }
+
+
+def header_version(path: Path | str) -> str:
+    from tascond_cli.archive import read_version
+
+    return ".".join(map(str, read_version(path)))
+
+
+def report_archive(result, output: str, force: bool, as_json: bool, verb: str) -> None:
+    """Write the archive of a :class:`~tascond_cli.methods.CondenseResult` and report what it holds."""
+    from tascond_cli import __version__
+
+    size = write_archive_arg(result.archive, output, force)
+    error = result.error if math.isfinite(result.error) else None
+    version = None if output == "-" else header_version(output)
+    summary = {
+        "archive": output,
+        **archive_summary(result.archive, size, version, written_by=result.archive.written_by or __version__),
+        "train_videos": result.train_videos,
+        "kept_videos": result.kept_videos,
+        "borrowing_videos": result.borrowing_videos,
+        "train_feature_bytes": result.train_bytes,
+        "storage_ratio": result.train_bytes / size if size else None,
+        "reconstruction_error": error,
+        "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
+    }
+    if as_json and output != "-":
+        print_json(summary)
+        return
+    if as_json:
+        sys.stderr.write(json.dumps(_finite(summary), indent=2) + "\n")
+        return
+    fit = "" if error is None else f"; reconstruction error {error:.3f} (fraction of variance unexplained)"
+    ratio = summary["storage_ratio"] or 0.0
+    than = f"the {human_bytes(result.train_bytes)} of training features"
+    scale = f"{ratio:.0f}x smaller than {than}" if ratio >= 1 else f"{1 / ratio:.1f}x larger than {than}"
+    more = f" (+{result.borrowing_videos} by their structure, reusing kept codes)" if result.borrowing_videos else ""
+    err().print(
+        f"{verb} {result.kept_videos} of {result.train_videos} training videos{more} "
+        f"({result.segments:,} segments, {result.frames:,} frames) into {human_bytes(size)}: "
+        f"{scale}{fit}"
+    )

@@ -1,81 +1,70 @@
-"""``tascond baseline``: the comparison methods, written as the same .tcd archive as ``condense``."""
+"""``tascond baseline``: the comparison methods, written as the same .tcd archive as ``condense``.
+
+The choices, and the help's list of what each method does, come from the method registry
+(:data:`tascond_cli.methods.METHODS`).
+"""
 
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from tascond_cli.cli._common import handle_errors
-from tascond_cli.cli.condense import check_output, report_archive, run_phases
+from tascond_cli.cli import options as o
+from tascond_cli.cli._common import check_output, handle_errors, report_archive, run_phases
+from tascond_cli.methods import BASELINES, METHODS
+
+D = o.DEFAULTS
+Method = Enum("Method", {name: name for name in BASELINES}, type=str)
+"""``METHOD``: every method of the registry but ``tascond`` (that is ``tascond condense``)."""
 
 
-class Method(str, Enum):
-    mean = "mean"
-    coreset = "coreset"
-    tca = "tca"
-    encoded = "encoded"
-    random = "random"
-    fp16 = "fp16"
-    pca = "pca"
-    blind = "blind"
+def _choices() -> str:
+    return f"{', '.join(BASELINES[:-1])} or {BASELINES[-1]}."
 
 
-_GEN = "Generator (tca, encoded, random)"
+def _help() -> str:
+    lines = "\n".join(f"{name}: {METHODS[name].summary}." for name in BASELINES)
+    with_gen = ", ".join(name for name in BASELINES if METHODS[name].needs_generator)
+    return (
+        "Make a comparison method's archive: restore, info and evaluate treat it like condense's.\n\n"
+        f"{lines}\n\nThe {o.GENERATOR} options apply to the methods with a generator ({with_gen})."
+    )
 
 
 @handle_errors
 def baseline(
-    method: Annotated[Method, typer.Argument(metavar="METHOD", help="mean, coreset, tca, encoded, random, fp16, pca or blind.", show_default=False)],
-    data: Annotated[Path, typer.Argument(metavar="DATA", help="Dataset folder (MS-TCN layout).", show_default=False)],
-    output: Annotated[str, typer.Option("--output", "-o", help="Archive to write (.tcd), or - for stdout.")],
-    split: Annotated[int, typer.Option("--split", "-s", min=1, help="Use this split's training videos.")] = 1,
-    ratio: Annotated[
-        Optional[float],
-        typer.Option(min=0.0, max=1.0, help="Fraction of training videos kept. Default: 0.5 for tca, encoded and random (as condense), 1 for the rest."),
-    ] = None,
-    sampling: Annotated[str, typer.Option(help="fps (diverse, furthest-point) or random (random is always random).")] = "fps",
-    code_dtype: Annotated[
-        Optional[str],
-        typer.Option(help="float16 or float32. Default: float32 for mean and coreset (exact), float16 otherwise."),
-    ] = None,
-    pca_dim: Annotated[int, typer.Option(min=1, help="pca: dimensions kept.")] = 64,
-    ips: Annotated[
-        str, typer.Option(help="Codes per segment, or 'frame' (one per frame).", rich_help_panel=_GEN)
-    ] = "8",
-    others: Annotated[
-        str, typer.Option(help="Videos not kept: borrow or drop (as condense).", rich_help_panel=_GEN)
-    ] = "borrow",
-    latent: Annotated[int, typer.Option(min=1, help="Latent code size d.", rich_help_panel=_GEN)] = 64,
-    hidden: Annotated[int, typer.Option(min=1, help="Hidden width of the generator.", rich_help_panel=_GEN)] = 512,
-    steps: Annotated[int, typer.Option(min=1, help="Training steps of the generator.", rich_help_panel=_GEN)] = 1500,
-    invert_iters: Annotated[
-        int, typer.Option(min=0, help="random: most inversion iterations.", rich_help_panel=_GEN)
-    ] = 300,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
-    seed: Annotated[int, typer.Option(min=0, help="Same data, settings and seed: same archive.")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (on stderr with -o -).")] = False,
+    method: Annotated[Method, typer.Argument(metavar="METHOD", help=_choices(), show_default=False)],
+    data: o.Data,
+    output: o.Output,
+    split: o.Split = D.split,
+    ratio: o.MethodRatio = D.sampling.ratio,
+    sampling: o.Sampling = D.sampling.strategy,
+    code_dtype: o.CodeDtype = D.storage.code_dtype,
+    pca_dim: o.PcaDim = D.storage.pca_dim,
+    ips: o.Ips = str(D.generator.ips),
+    others: o.Others = D.sampling.others,
+    latent: o.Latent = D.generator.latent,
+    hidden: o.Hidden = D.generator.hidden,
+    steps: o.Steps = D.generator.steps,
+    invert_iters: o.InvertIters = D.inversion.iters,
+    device: o.Device = D.device,
+    seed: o.Seed = D.seed,
+    force: o.Force = False,
+    as_json: o.ArchiveJson = False,
 ) -> None:
-    """Make a comparison method's archive: restore, info and evaluate treat it like condense's.
-
-    mean: each segment's mean feature. coreset: the real frame nearest it. tca: our generator decoding
-    random codes (none stored). encoded: the encoder's mean per chunk, no inversion. random: our method
-    on a random subset of videos. fp16: the features as float16. pca: projected to --pca-dim dimensions.
-    blind: all-zero features over the real action structure (the floor).
-    """
-    from tascond_cli.baselines import BaselineConfig, make_baseline
-    from tascond_cli.pipeline import CondenseConfig, parse_ips
+    from tascond_cli.methods import make_baseline
 
     check_output(output, force)
-    config = BaselineConfig(
-        split=split, ratio=ratio, sampling=sampling, code_dtype=code_dtype, pca_dim=pca_dim, device=device, seed=seed,
-        condense=CondenseConfig(
-            ips=parse_ips(ips), others=others, latent=latent, hidden=hidden, steps=steps, invert_iters=invert_iters,
-        ),
+    config = o.config_from(
+        split=split, ratio=ratio, sampling=sampling, code_dtype=code_dtype, pca_dim=pca_dim, ips=ips,
+        others=others, latent=latent, hidden=hidden, steps=steps, invert_iters=invert_iters, device=device,
+        seed=seed,
     )
-    config.check(method.value)
+    config.for_method(METHODS[method.value])  # checked before any work
     result = run_phases(lambda on_phase: make_baseline(method.value, data, config, on_phase))
     report_archive(result, output, force, as_json, f"{method.value}:")
+
+
+baseline.__doc__ = _help()

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress
+from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress, run_phases
 from tascond_cli.errors import TascondError
 
 
@@ -33,17 +33,9 @@ def demo(
 
     Every step is a command you can run yourself; the demo prints them as it goes.
     """
-    from tascond_cli.archive import write_archive
-    from tascond_cli.baselines import BaselineConfig, make_baseline
-    from tascond_cli.cli.condense import run_phases
-    from tascond_cli.cli.evaluate import print_report, train_sources
-    from tascond_cli.data import open_dataset
-    from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
+    from tascond_cli.cli.evaluate import print_report
     from tascond_cli.device import resolve_device
-    from tascond_cli.evaluate.train import TrainConfig
-    from tascond_cli.pipeline import CondenseConfig, condense_dataset
     from tascond_cli.restore import restore_archive
-    from tascond_cli.synth import SynthConfig, synthesize
 
     resolved = str(resolve_device(device))
     if folder.exists():
@@ -53,45 +45,75 @@ def demo(
             raise TascondError(f"{folder}: is not a folder")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    data, archive, restored = folder / "data", folder / "tascond.tcd", folder / "restored"
-    say = err().print
+    data = folder / "data"
+    _synthesize(data, videos, dim, seed)
+    archive, made, size, baselines = _make_archives(folder, data, steps, resolved, seed)
+    restored = folder / "restored"
+    _step(f"tascond restore {archive} -o {restored}")
+    restore_summary = restore_archive(made, restored, device=resolved)
+    _say(f"  {restore_summary.videos} videos, {restore_summary.frames:,} frames in {restore_summary.seconds:.1f} s")
+    report = _evaluate(data, archive, size, restored, baselines, epochs, seeds, resolved, seed)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    print_report(report)
+    _say(f"everything is in {folder}/; the demo's scale is tiny, so differences of a few points are seed noise")
+
+
+def _say(message: str) -> None:
+    err().print(message)
+
+
+def _step(command: str) -> None:
+    _say(f"[bold]$ {command}[/]")
+
+
+def _synthesize(data: Path, videos: int | None, dim: int, seed: int) -> None:
+    from tascond_cli.synth import SynthConfig, synthesize
+
     subsample = 2
-
-    def step(command: str) -> None:
-        say(f"[bold]$ {command}[/]")
-
     count = f" --videos {videos}" if videos else ""
-    step(f"tascond synth {data} --profile gtea{count} --subsample {subsample} --dim {dim} --seed {seed}")
+    _step(f"tascond synth {data} --profile gtea{count} --subsample {subsample} --dim {dim} --seed {seed}")
     with progress() as bar:
         task = bar.add_task("synthesizing", total=None)
         summary = synthesize(
             data, SynthConfig(profile="gtea", videos=videos, subsample=subsample, dim=dim, seed=seed),
             on_video=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    say(f"  {summary.train} training and {summary.test} test videos, {summary.frames:,} frames, "
-        f"{summary.classes} actions, {human_bytes(summary.bytes)}")
+    _say(f"  {summary.train} training and {summary.test} test videos, {summary.frames:,} frames, "
+         f"{summary.classes} actions, {human_bytes(summary.bytes)}")
 
+
+def _make_archives(folder: Path, data: Path, steps: int, device: str, seed: int):
+    """Our archive (its path, the archive and its size) and the mean and blind baselines' paths."""
+    from tascond_cli.archive import write_archive
+    from tascond_cli.methods import Config, condense_dataset, make_baseline
+
+    archive = folder / "tascond.tcd"
     # 21 training videos are too few to leave half of them without codes (README, comparison table)
-    config = CondenseConfig(ratio=1.0, steps=steps, device=resolved, seed=seed)
-    step(f"tascond condense {data} -o {archive} --ratio 1 --steps {steps} --seed {seed}")
+    config = Config(device=device, seed=seed).with_(sampling__ratio=1.0, generator__steps=steps)
+    _step(f"tascond condense {data} -o {archive} --ratio 1 --steps {steps} --seed {seed}")
     result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
     size = write_archive(result.archive, archive)
-    say(f"  {human_bytes(result.train_bytes)} of training features -> {human_bytes(size)} "
-        f"({result.train_bytes / size:.1f}x), reconstruction error {result.error:.3f}")
-
+    _say(f"  {human_bytes(result.train_bytes)} of training features -> {human_bytes(size)} "
+         f"({result.train_bytes / size:.1f}x), reconstruction error {result.error:.3f}")
     baselines = {}
     for method in ("mean", "blind"):
         path = folder / f"{method}.tcd"
-        step(f"tascond baseline {method} {data} -o {path}")
-        made = make_baseline(method, data, BaselineConfig(seed=seed))
+        _step(f"tascond baseline {method} {data} -o {path}")
+        made = make_baseline(method, data, Config(seed=seed))
         baselines[method] = path
-        say(f"  {human_bytes(write_archive(made.archive, path))}")
+        _say(f"  {human_bytes(write_archive(made.archive, path))}")
+    return archive, result.archive, size, baselines
 
-    step(f"tascond restore {archive} -o {restored}")
-    restore_summary = restore_archive(result.archive, restored, device=resolved)
-    say(f"  {restore_summary.videos} videos, {restore_summary.frames:,} frames in {restore_summary.seconds:.1f} s")
 
-    step(
+def _evaluate(data, archive, size, restored, baselines, epochs, seeds, device, seed):
+    from tascond_cli.cli.evaluate import train_sources
+    from tascond_cli.data import open_dataset
+    from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
+    from tascond_cli.evaluate.train import TrainConfig
+
+    _step(
         f"tascond evaluate --model mstcn --data {data} --train {restored} --train {baselines['mean']} "
         f"--train {baselines['blind']} --epochs {epochs} --seeds {seeds} --seed {seed}"
     )
@@ -99,14 +121,9 @@ def demo(
     sources = [
         original_source(dataset),
         folder_source(restored, dataset, "tascond (restored)"),
-        archive_source(baselines["mean"], dataset, "mean", device=resolved),
-        archive_source(baselines["blind"], dataset, "blind", device=resolved),
+        archive_source(baselines["mean"], dataset, "mean", device=device),
+        archive_source(baselines["blind"], dataset, "blind", device=device),
     ]
     # the restored folder costs what its archive costs
     sources[1] = dataclasses.replace(sources[1], storage_bytes=size, path=archive, method="tascond")
-    report = train_sources(dataset, sources, TrainConfig(epochs=epochs, seed=seed, device=resolved), seeds)
-    if as_json:
-        print_json(report.to_dict())
-        return
-    print_report(report)
-    say(f"everything is in {folder}/; the demo's scale is tiny, so differences of a few points are seed noise")
+    return train_sources(dataset, sources, TrainConfig(epochs=epochs, seed=seed, device=device), seeds)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from tascond_cli.cli._common import err, handle_errors, human_bytes, out, print_json, warn
+from tascond_cli.cli._common import archive_summary, err, handle_errors, header_version, human_bytes, out, print_json, warn
 from tascond_cli.data import PARTS, describe, open_dataset
 
 
@@ -68,33 +67,11 @@ def info(
 
 
 def _archive_info(path: Path, as_json: bool) -> None:
-    from tascond_cli.archive import read_archive, read_version, storage_breakdown
+    from tascond_cli.archive import read_archive
 
     archive = read_archive(path)
     size = path.stat().st_size
-    parts = storage_breakdown(archive, total=size)
-    frames = archive.video_frames
-    summary = {
-        "archive": str(path),
-        "format_version": ".".join(map(str, read_version(path))),
-        "written_by": archive.written_by,
-        "method": archive.settings.get("method"),
-        "settings": archive.settings,
-        "classes": archive.num_classes,
-        "feature_dim": archive.dim,
-        "videos": archive.num_videos,
-        "segments": archive.num_segments,
-        "frames": int(archive.total_frames),
-        "frames_median": float(np.median(frames)) if len(frames) else 0.0,
-        "codes": archive.num_codes,
-        "sharing_segments": 0 if archive.segment_sources is None else int((archive.segment_sources >= 0).sum()),
-        "code_dim": archive.code_dim,
-        "code_dtype": str(archive.codes.dtype),
-        "decoder": archive.decoder_kind,
-        "decoder_parameters": int(sum(np.asarray(w).size for w in archive.decoder_weights.values())),
-        "bytes": size,
-        "storage": {k: v["share"] for k, v in parts.items() if k != "total"},
-    }
+    summary = {"archive": str(path), **archive_summary(archive, size, header_version(path))}
     if as_json:
         print_json(summary)
         return

@@ -5,7 +5,8 @@
 - :mod:`.invert`: fit latent codes to segments with the decoder frozen.
 - :mod:`.sampling`: transcript distances and furthest-point sampling of videos.
 
-These modules never print; progress goes through callbacks.
+These modules never print; progress goes through callbacks. The condensation methods built on this
+engine (``tascond`` and the generator baselines) live in :mod:`tascond_cli.methods`.
 """
 
 from tascond_cli.archive.decoders.network import Decoder, decode_segments, decoder_state, load_decoder

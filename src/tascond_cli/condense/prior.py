@@ -116,7 +116,7 @@ class PriorConfig:
     activation: str = "silu"
     ips: int = 8
     chunk_frames: int = 8
-    steps: int = 4000
+    steps: int = 1500
     batch: int = 512
     lr: float = 1e-3
     weight_decay: float = 0.0

@@ -1,0 +1,60 @@
+"""``tascond restore``: an archive back to a dataset folder in the MS-TCN layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tascond_cli.cli import options as o
+from tascond_cli.cli._common import err, handle_errors, print_json, progress, read_archive_arg
+from tascond_cli.errors import TascondError
+
+
+def default_output(archive: str) -> Path:
+    """The archive's name without ``.tcd`` (or with ``.restored`` added), beside it."""
+    if archive == "-":
+        raise TascondError("restoring from stdin needs -o DIR")
+    name = Path(archive).name
+    return Path(archive).with_name(name[: -len(".tcd")] if name.endswith(".tcd") and len(name) > 4 else name + ".restored")
+
+
+@handle_errors
+def restore(
+    archive: Annotated[str, typer.Argument(metavar="ARCHIVE", help="A .tcd archive, or - for stdin.", show_default=False)],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Folder to write (default: the archive's name).")
+    ] = None,
+    video: Annotated[Optional[list[str]], typer.Option(help="Restore only this video (repeatable).")] = None,
+    device: o.Device = o.DEFAULTS.device,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output folder if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
+) -> None:
+    """Restore an archive's videos as an MS-TCN-layout dataset (features, groundTruth, mapping, splits)."""
+    from tascond_cli.restore import restore_archive
+
+    output = default_output(archive) if output is None else output
+    loaded = read_archive_arg(archive)
+    with progress() as bar:
+        task = bar.add_task("restoring", total=None)
+        summary = restore_archive(
+            loaded, output, videos=video, device=device, overwrite=force,
+            on_video=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    data = {
+        "out": str(summary.out),
+        "videos": summary.videos,
+        "frames": summary.frames,
+        "dim": summary.dim,
+        "split": summary.split,
+        "seconds": round(summary.seconds, 3),
+        "frames_per_second": round(summary.frames_per_second, 1),
+    }
+    if as_json:
+        print_json(data)
+    else:
+        err().print(
+            f"restored {summary.videos} videos ({summary.frames:,} frames, {summary.dim}-d) to {summary.out} "
+            f"in {summary.seconds:.1f} s ({summary.frames_per_second:,.0f} frames/s)"
+        )

@@ -1,0 +1,140 @@
+"""The flow of the methods that store features without a generator (``mean``, ``coreset``, ``fp16``,
+``pca``, ``blind``).
+
+Each keeps the real action structure (each kept video's segments: labels, lengths) and differs only
+in what it stores for the features: a :class:`FeatureMethod` says how one video's features become
+codes (:meth:`FeatureMethod.encode`). Videos are read one at a time from the memory-mapped files; the
+reconstruction error decodes each video's codes the way the archive's decoder kind does
+(:func:`_decoded`). Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from tascond_cli.archive import Archive, offsets_from_counts
+from tascond_cli.data import Dataset, feature_bytes
+from tascond_cli.methods._base import (
+    CondenseResult,
+    Method,
+    PhaseCallback,
+    base_settings,
+    open_train,
+    report_to,
+    sample,
+)
+from tascond_cli.methods.config import Config
+
+
+class FeatureMethod(Method):
+    """A method that encodes each kept video's features on its own (no generator)."""
+
+    decoder_kind = "identity"
+    phases = ("sample", "encode")
+    records_code_dtype: ClassVar[bool] = True
+    """Whether the settings record ``code_dtype`` (not when nothing is stored)."""
+
+    def fit(self, videos: list, config: Config, report: PhaseCallback) -> tuple[dict[str, np.ndarray], dict]:
+        """What the method learns from all kept videos before encoding them: the decoder's weights (at
+        the code dtype) and its config (``pca``'s projection); also recorded in the settings."""
+        return {}, {}
+
+    def encode(self, x: np.ndarray, starts: np.ndarray, lengths: np.ndarray, dtype: np.dtype,
+               weights: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (N, d) at ``dtype`` of one video's features ``x`` (D, T) float32 whose segments start at
+        ``starts`` and last ``lengths`` frames, and the number of codes of each segment."""
+        raise NotImplementedError
+
+    def code_dim(self, dim: int, decoder_config: dict) -> int:
+        return dim
+
+    def build(self, dataset: Dataset, config: Config, *, prior=None,
+              on_phase: PhaseCallback | None = None) -> CondenseResult:
+        return build_from_features(self, dataset, config, report_to(on_phase))
+
+
+def _decoded(kind: str, codes: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
+             weights: dict[str, np.ndarray], dim: int) -> np.ndarray:
+    """The features (D, T) float32 that decoder ``kind`` restores from one video's codes.
+
+    The only place the feature methods decode (their reconstruction error); it mirrors
+    ``tascond_cli.restore.ArchiveDecoder`` for the ``identity``, ``linear`` and ``zeros`` kinds.
+    """
+    total = int(lengths.sum())
+    if kind == "zeros":
+        return np.zeros((dim, total), dtype=np.float32)
+    rows = np.repeat(np.arange(len(codes)), _frames_per_code(lengths, counts))  # (T,)
+    values = codes.astype(np.float32)[rows]  # (T, d)
+    if kind == "linear":
+        comp = weights["components"].astype(np.float32)  # (d, D)
+        values = values @ comp + weights["mean"].astype(np.float32)
+    return values.T
+
+
+def _frames_per_code(lengths: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Frames each code covers when a segment of L frames has 1 code (all of it) or L codes (one each)."""
+    if np.array_equal(counts, lengths):
+        return np.ones(int(lengths.sum()), dtype=np.int64)
+    if (counts == 1).all():
+        return lengths
+    raise ValueError("feature methods store one code per segment or one per frame")
+
+
+def build_from_features(method: FeatureMethod, data, config: Config, report: PhaseCallback) -> CondenseResult:
+    """Encode every kept video (phase ``encode``) and build the archive; ``config`` has the method's defaults."""
+    dataset = open_train(data, config.split)
+    strategy = config.sampling.strategy
+    seconds: dict[str, float] = {}
+    kept = [dataset.train[i] for i in sample(dataset, config, strategy, report, seconds)]
+    t0 = time.perf_counter()
+    dtype = np.dtype(config.storage.code_dtype)
+    settings = base_settings(method.name, dataset, config, strategy)
+    weights, decoder_config = method.fit(kept, config, report)
+    settings.update(decoder_config)
+    labels, lengths, counts, per_video, codes = [], [], [], [], []
+    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(dataset.dim), np.zeros(dataset.dim), 0
+    for done, video in enumerate(kept, 1):
+        segs = video.segments()
+        per_video.append(len(segs))
+        x = np.asarray(video.features(), dtype=np.float32)  # (D, T)
+        seg_len = np.array([s.end - s.start for s in segs], dtype=np.int64)
+        labels.append(np.array([s.label for s in segs], dtype=np.int32))
+        lengths.append(seg_len)
+        code, count = method.encode(x, np.array([s.start for s in segs], dtype=np.int64), seg_len, dtype, weights)
+        codes.append(code)
+        counts.append(count)
+        restored = _decoded(method.decoder_kind, code, seg_len, count, weights, dataset.dim)
+        xd = x.astype(np.float64)
+        sse += float(np.square(xd - restored).sum())
+        sum_x += xd.sum(1)
+        sum_x2 += np.square(xd).sum(1)
+        n_frames += x.shape[1]
+        report("encode", done, len(kept))
+    seconds["encode"] = time.perf_counter() - t0
+    variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
+    error = sse / variance if variance > 0 else 0.0
+    code_dim = method.code_dim(dataset.dim, decoder_config)
+    if method.records_code_dtype:
+        settings["code_dtype"] = str(dtype)
+    settings["reconstruction_error"] = round(error, 6)
+    archive = Archive(
+        settings=settings,
+        class_names=list(dataset.mapping.names),
+        video_names=[v.name for v in kept],
+        video_segments=offsets_from_counts(per_video),
+        segment_labels=np.concatenate(labels),
+        segment_lengths=np.concatenate(lengths),
+        segment_codes=offsets_from_counts(np.concatenate(counts)),
+        codes=np.concatenate(codes) if codes else np.zeros((0, code_dim), dtype=dtype),
+        decoder_kind=method.decoder_kind,
+        decoder_config=decoder_config,
+        decoder_weights=weights,
+    )
+    return CondenseResult(
+        archive=archive, train_videos=len(dataset.train), kept_videos=len(kept),
+        segments=int(archive.num_segments), frames=n_frames, train_bytes=feature_bytes(dataset.train),
+        error=error, seconds=seconds,
+    )

@@ -1,0 +1,57 @@
+"""``pca``: every frame projected on the top ``storage.pca_dim`` principal components of the kept
+frames, with the projection stored (``linear`` decoder)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tascond_cli.methods._features import FeatureMethod
+
+
+def principal_components(videos: list, k: int, report) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and the top ``min(k, D)`` principal directions (k, D) of the videos' frames.
+
+    Accumulates the D x D scatter matrix in float64, one video at a time (phase ``pca``). Each
+    direction's sign is fixed (largest-magnitude entry positive) so the result does not depend on the
+    eigen-solver.
+    """
+    dim = int(videos[0].features().shape[0])
+    s1, s2, n = np.zeros(dim), np.zeros((dim, dim)), 0
+    for done, video in enumerate(videos, 1):
+        x = np.asarray(video.features(), dtype=np.float64)  # (D, T)
+        s1 += x.sum(1)
+        s2 += x @ x.T
+        n += x.shape[1]
+        report("pca", done, len(videos))
+    mean = s1 / n
+    cov = s2 / n - np.outer(mean, mean)
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    order = np.argsort(values)[::-1][: min(k, dim)]
+    comp = vectors[:, order].T  # (k, D)
+    flip = np.sign(comp[np.arange(comp.shape[0]), np.abs(comp).argmax(1)])
+    comp *= np.where(flip == 0, 1.0, flip)[:, None]
+    return mean, comp
+
+
+class PCA(FeatureMethod):
+    name = "pca"
+    summary = "every frame projected on the kept frames' top principal components"
+    stores = "`L` codes per segment: every frame projected on `pca_dim` components"
+    decoder_kind = "linear"
+    phases = ("sample", "pca", "encode")
+
+    def fit(self, videos, config, report):
+        dtype = np.dtype(config.storage.code_dtype)
+        mean, components = principal_components(videos, config.storage.pca_dim, report)
+        weights = {"components": components.astype(dtype), "mean": mean.astype(dtype)}
+        return weights, {"pca_dim": int(components.shape[0])}
+
+    def encode(self, x, starts, lengths, dtype, weights):
+        comp, mu = weights["components"].astype(np.float32), weights["mean"].astype(np.float32)
+        return ((x.T - mu) @ comp.T).astype(dtype), lengths
+
+    def code_dim(self, dim, decoder_config):
+        return decoder_config["pca_dim"]
+
+
+METHOD = PCA()
