@@ -35,11 +35,10 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from tascond_cli.chunks import chunk_bounds, codes_per_segment  # noqa: E402
 from tascond_cli.condense import (  # noqa: E402
     InvertConfig,
     PriorConfig,
-    chunk_bounds,
-    codes_per_segment,
     decode_segments,
     encode_segments,
     invert_segments,

@@ -304,7 +304,7 @@ def archive_bytes_of(archive):
 
 
 def test_ar1_noise_statistics():
-    from tascond_cli.restore import ar1_noise
+    from tascond_cli.archive.decoders.generator import ar1_noise
 
     e = ar1_noise(np.random.default_rng(0), (64, 4000), 0.8)
     assert e.dtype == np.float32 and abs(e.std() - 1) < 0.05

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from tascond_cli.archive import Archive, ArchiveError, get_decoder_kind
-from tascond_cli.archive.decoders.generator import ar1_noise  # noqa: F401  (restore's public API until the tests move)
 from tascond_cli.data import ClassMapping, DatasetWriter
 from tascond_cli.device import resolve_device
 

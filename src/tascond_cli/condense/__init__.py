@@ -5,12 +5,11 @@
 - :mod:`.invert`: fit latent codes to segments with the decoder frozen.
 - :mod:`.sampling`: transcript distances and furthest-point sampling of videos.
 
-These modules never print; progress goes through callbacks. The condensation methods built on this
+The chunk rule they share is :mod:`tascond_cli.chunks`. These modules never print; progress goes through callbacks. The condensation methods built on this
 engine (``tascond`` and the generator baselines) live in :mod:`tascond_cli.methods`.
 """
 
 from tascond_cli.archive.decoders.network import Decoder, decode_segments, decoder_state, load_decoder
-from tascond_cli.chunks import chunk_bounds, chunk_position, codes_per_segment, frame_code_index, segment_position
 from tascond_cli.condense.invert import InvertConfig, Inversion, encode_segments, invert_segments
 from tascond_cli.condense.prior import Prior, PriorConfig, encode, train_prior
 from tascond_cli.condense.sampling import (
@@ -27,21 +26,16 @@ __all__ = [
     "Inversion",
     "Prior",
     "PriorConfig",
-    "chunk_bounds",
-    "chunk_position",
-    "codes_per_segment",
     "decode_segments",
     "decoder_state",
     "distance_matrix",
     "encode",
     "encode_segments",
-    "frame_code_index",
     "furthest_point_sampling",
     "invert_segments",
     "load_decoder",
     "random_sampling",
     "sample_size",
-    "segment_position",
     "train_prior",
     "transcript_distance",
 ]

@@ -216,10 +216,10 @@ def _check_inputs(dec: Decoder, segments: Sequence[Any], labels: Any) -> tuple[n
     return labels, lengths
 
 
-def invert_segments(model: Prior | Decoder, segments: Sequence[Any], labels: Any, ips: int,
+def invert_segments(model: Prior | Decoder, segments: Sequence[Any], labels: Any, ips: int | None,
                     config: InvertConfig = InvertConfig(), *, init: np.ndarray | None = None,
                     on_batch: Callable[[dict[str, Any]], None] | None = None) -> Inversion:
-    """Fit ``min(ips, L)`` codes to each segment with the decoder frozen.
+    """Fit ``min(ips, L)`` codes to each segment with the decoder frozen (``ips=None``: one per frame).
 
     model
         A :class:`Prior` (its encoder gives the initial codes) or a bare :class:`Decoder` (then the

@@ -4,8 +4,8 @@
 Each keeps the real action structure (each kept video's segments: labels, lengths) and differs only
 in what it stores for the features: a :class:`FeatureMethod` says how one video's features become
 codes (:meth:`FeatureMethod.encode`). Videos are read one at a time from the memory-mapped files; the
-reconstruction error decodes each video's codes the way the archive's decoder kind does
-(:func:`_decoded`). Nothing here prints.
+reconstruction error restores each video with the archive's own decoder kind
+(:func:`reconstruction_error`), exactly as ``tascond restore`` does. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from tascond_cli.archive import Archive, offsets_from_counts
+from tascond_cli.archive import Archive
+from tascond_cli.archive.decoders import get_decoder_kind
+from tascond_cli.chunks import offsets_from_counts
 from tascond_cli.data import Dataset, feature_bytes
 from tascond_cli.methods._base import (
     CondenseResult,
@@ -56,33 +58,6 @@ class FeatureMethod(Method):
         return build_from_features(self, dataset, config, report_to(on_phase))
 
 
-def _decoded(kind: str, codes: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
-             weights: dict[str, np.ndarray], dim: int) -> np.ndarray:
-    """The features (D, T) float32 that decoder ``kind`` restores from one video's codes.
-
-    The only place the feature methods decode (their reconstruction error); it mirrors
-    ``tascond_cli.restore.ArchiveDecoder`` for the ``identity``, ``linear`` and ``zeros`` kinds.
-    """
-    total = int(lengths.sum())
-    if kind == "zeros":
-        return np.zeros((dim, total), dtype=np.float32)
-    rows = np.repeat(np.arange(len(codes)), _frames_per_code(lengths, counts))  # (T,)
-    values = codes.astype(np.float32)[rows]  # (T, d)
-    if kind == "linear":
-        comp = weights["components"].astype(np.float32)  # (d, D)
-        values = values @ comp + weights["mean"].astype(np.float32)
-    return values.T
-
-
-def _frames_per_code(lengths: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Frames each code covers when a segment of L frames has 1 code (all of it) or L codes (one each)."""
-    if np.array_equal(counts, lengths):
-        return np.ones(int(lengths.sum()), dtype=np.int64)
-    if (counts == 1).all():
-        return lengths
-    raise ValueError("feature methods store one code per segment or one per frame")
-
-
 def build_from_features(method: FeatureMethod, data, config: Config, report: PhaseCallback) -> CondenseResult:
     """Encode every kept video (phase ``encode``) and build the archive; ``config`` has the method's defaults."""
     dataset = open_train(data, config.split)
@@ -95,7 +70,6 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
     weights, decoder_config = method.fit(kept, config, report)
     settings.update(decoder_config)
     labels, lengths, counts, per_video, codes = [], [], [], [], []
-    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(dataset.dim), np.zeros(dataset.dim), 0
     for done, video in enumerate(kept, 1):
         segs = video.segments()
         per_video.append(len(segs))
@@ -106,20 +80,10 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
         code, count = method.encode(x, np.array([s.start for s in segs], dtype=np.int64), seg_len, dtype, weights)
         codes.append(code)
         counts.append(count)
-        restored = _decoded(method.decoder_kind, code, seg_len, count, weights, dataset.dim)
-        xd = x.astype(np.float64)
-        sse += float(np.square(xd - restored).sum())
-        sum_x += xd.sum(1)
-        sum_x2 += np.square(xd).sum(1)
-        n_frames += x.shape[1]
         report("encode", done, len(kept))
-    seconds["encode"] = time.perf_counter() - t0
-    variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
-    error = sse / variance if variance > 0 else 0.0
     code_dim = method.code_dim(dataset.dim, decoder_config)
     if method.records_code_dtype:
         settings["code_dtype"] = str(dtype)
-    settings["reconstruction_error"] = round(error, 6)
     archive = Archive(
         settings=settings,
         class_names=list(dataset.mapping.names),
@@ -133,8 +97,30 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
         decoder_config=decoder_config,
         decoder_weights=weights,
     )
+    error, n_frames = reconstruction_error(archive, kept)
+    settings["reconstruction_error"] = round(error, 6)
+    seconds["encode"] = time.perf_counter() - t0
     return CondenseResult(
         archive=archive, train_videos=len(dataset.train), kept_videos=len(kept),
         segments=int(archive.num_segments), frames=n_frames, train_bytes=feature_bytes(dataset.train),
         error=error, seconds=seconds,
     )
+
+
+def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int]:
+    """The fraction of variance unexplained when the archive's decoder kind restores ``videos`` (its
+    videos, in order, read again from their memory-mapped files), and the number of frames compared.
+
+    ``sum ||restored - x||^2 / sum ||x - mean||^2`` over all frames, ``mean`` per channel; 0 when the
+    frames do not vary.
+    """
+    decoder = get_decoder_kind(archive.decoder_kind).bind(archive)
+    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(archive.dim), np.zeros(archive.dim), 0
+    for i, video in enumerate(videos):
+        x = np.asarray(video.features(), dtype=np.float32).astype(np.float64)  # (D, T), as encoded
+        sse += float(np.square(x - decoder.features(i)).sum())
+        sum_x += x.sum(1)
+        sum_x2 += np.square(x).sum(1)
+        n_frames += x.shape[1]
+    variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
+    return (sse / variance if variance > 0 else 0.0), n_frames

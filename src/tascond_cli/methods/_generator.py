@@ -24,7 +24,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from tascond_cli.archive import MAX_SEGMENT_FRAMES, Archive, offsets_from_counts
+from tascond_cli.archive import Archive
+from tascond_cli.archive.decoders.generator import RESIDUAL_RHO, RESIDUAL_STD
+from tascond_cli.chunks import offsets_from_counts, segment_batches
 from tascond_cli.data import Dataset, feature_bytes
 from tascond_cli.errors import TascondError
 from tascond_cli.methods._base import (
@@ -180,9 +182,8 @@ def _fit_codes(method: GeneratorMethod, prior, layout: _Layout, config: Config, 
         counts = np.zeros(len(layout.segments), dtype=np.int64)
         return np.zeros((0, config.generator.latent), dtype=np.float32), counts, float("nan")
     t0 = time.perf_counter()
-    ips = MAX_SEGMENT_FRAMES if config.generator.ips is None else config.generator.ips
     inversion = invert_segments(
-        prior, layout.segments, layout.labels, ips, config.inversion.engine(config.seed, _iters(method, config)),
+        prior, layout.segments, layout.labels, config.generator.ips, config.inversion.engine(config.seed, _iters(method, config)),
         on_batch=lambda info: report("invert", info["batch"], info["batches"]),
     )
     seconds["invert"] = time.perf_counter() - t0
@@ -203,8 +204,8 @@ def _decoder(method: GeneratorMethod, prior, layout: _Layout, codes, counts, con
         t0 = time.perf_counter()
         std, rho = residual_model(prior.decoder, layout.segments, layout.labels, layout.lengths, codes, counts,
                                   config.inversion.batch_frames)
-        weights["residual.std"] = std
-        dec_config["residual_rho"] = round(rho, 6)
+        weights[RESIDUAL_STD] = std
+        dec_config[RESIDUAL_RHO] = round(rho, 6)
         seconds["residual"] = time.perf_counter() - t0
     wdt = np.float16 if config.storage.weight_dtype == "float16" else np.float32
     weights = {
@@ -295,7 +296,6 @@ def residual_model(decoder, segments, labels, lengths, codes, counts, batch_fram
     the real frames (which are read again from the memory-mapped files).
     """
     from tascond_cli.condense import decode_segments
-    from tascond_cli.condense.invert import segment_batches
 
     counts = np.asarray(counts, dtype=np.int64)
     first = offsets_from_counts(counts)
