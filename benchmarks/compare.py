@@ -2,9 +2,9 @@
 
 For each dataset the script
 
-1. synthesizes features over the real label files, splits and mapping of ``../shared/realdata/<name>``
-   (``tascond synth --labels-from``; ``$TASCOND_REALDATA`` overrides the folder) at a scale two CPU
-   cores can train on (table below);
+1. synthesizes features over the real label files, splits and mapping of ``$TASCOND_REALDATA/<name>``
+   (default: ``shared/realdata/<name>`` next to the checkout; ``tascond synth --labels-from``) at a
+   scale two CPU cores can train on (table below);
 2. trains our generator once and makes every archive from it or from the features:
    ``tascond`` (our method, the defaults: 8 codes per segment for half the videos, chosen by diverse
    sampling; the other half by their structure, their segments reusing kept codes),

@@ -1,7 +1,7 @@
 """The condensation floors of issue 4, measured through the real command line.
 
 Two benchmarks, each a sequence of ``tascond`` commands on data synthesized from the real Breakfast
-label files (``../shared/realdata/breakfast``, or ``$TASCOND_REALDATA/breakfast``):
+label files (``$TASCOND_REALDATA/breakfast``, or ``shared/realdata/breakfast`` next to the checkout):
 
 ``quality``
     ``tascond synth`` (N train + N test videos of split 1, every S-th frame, D dims), then
@@ -58,7 +58,7 @@ class Runner:
 
     def __call__(self, *args: str) -> tuple[str, float]:
         cmd = ["tascond", *args]
-        shown = shlex.join(cmd).replace(str(self.tmp) + "/", "").replace(str(self.labels), "../shared/realdata/breakfast")
+        shown = shlex.join(cmd).replace(str(self.tmp) + "/", "").replace(str(self.labels), "$TASCOND_REALDATA/breakfast")
         print("+ " + shown, file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)

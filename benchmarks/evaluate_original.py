@@ -2,7 +2,7 @@
 
 Runs exactly the two commands a user would::
 
-    tascond synth DATA --labels-from ../shared/realdata/breakfast --videos N --subsample S --dim D
+    tascond synth DATA --labels-from $TASCOND_REALDATA/breakfast --videos N --subsample S --dim D
     tascond evaluate --model mstcn --data DATA --seeds 3 --epochs E --json
 
 and writes ``benchmarks/results/evaluate_original.{json,md}`` with the commands, the data's size, the
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(run(eval_cmd))
         eval_s = time.perf_counter() - t1
     original = report["results"][0]
-    shown = lambda cmd: shlex.join(["tascond", *cmd[1:]]).replace(str(data), "bf").replace(str(labels), "../shared/realdata/breakfast")  # noqa: E731
+    shown = lambda cmd: shlex.join(["tascond", *cmd[1:]]).replace(str(data), "bf").replace(str(labels), "$TASCOND_REALDATA/breakfast")  # noqa: E731
     result = {
         "preset": preset,
         "commands": [shown(synth_cmd), shown(eval_cmd)],

@@ -90,7 +90,7 @@ def _make_archives(folder: Path, data: Path, steps: int, device: str, seed: int)
     from tascond_cli.methods import Config, condense_dataset, make_baseline
 
     archive = folder / "tascond.tcd"
-    # 21 training videos are too few to leave half of them without codes (README, comparison table)
+    # 21 training videos are too few to leave half without codes (benchmarks/README.md, GTEA-like set)
     config = Config(device=device, seed=seed).with_(sampling__ratio=1.0, generator__steps=steps)
     _step(f"tascond condense {data} -o {archive} --ratio 1 --steps {steps} --seed {seed}")
     result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
