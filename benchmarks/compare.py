@@ -156,6 +156,7 @@ def train_source(name: str, source: str, scale: Scale, work: Path, device: str) 
 
 def summarise(name: str, scale: Scale, made: dict, scores: dict) -> dict:
     from tascond_cli.evaluate.protocol import above_floor, retention
+    from tascond_cli.evaluate.stats import paired_difference
 
     orig, blind = scores["original"]["mean"], scores["blind"]["mean"]
     rows = {}
@@ -172,9 +173,10 @@ def summarise(name: str, scale: Scale, made: dict, scores: dict) -> dict:
     verdict = {}
     for m in COMPARED:
         a, b = rows["tascond"], rows[m]
+        diff = paired_difference(a["per_seed"], b["per_seed"], orig)
         verdict[m] = {
             "ours_avg": a["retention"]["avg"], "theirs_avg": b["retention"]["avg"],
-            "beats": a["retention"]["avg"] > b["retention"]["avg"],
+            "paired_difference": diff.to_dict(), "beats": diff.verdict == "better",
             "ours_bytes": a["bytes"], "theirs_bytes": b["bytes"],
             "ours_code_bytes": a["code_bytes"], "theirs_code_bytes": b["code_bytes"],
         }
@@ -220,14 +222,17 @@ def markdown(results: list[dict], command: str, seconds: float) -> str:
                 + f" | {human(row['bytes'])} | {human(row['code_bytes'])} | {row['storage_ratio']:.0f}"
                 + f" | {row['retention']['avg']:.1f}% | {row['above_floor']['avg']:.1f}% |"
             )
-        lines += ["", "Our method (the defaults) against each baseline (five-metric average retention; whole archive;"
-                  " codes alone):", ""]
+        lines += ["", "Our method (the defaults) against each baseline: the paired difference in five-metric average"
+                  " retention over the same seeds, with its 95% interval (inside the noise: no difference); whole"
+                  " archive; codes alone:", ""]
         for m, v in res["verdict"].items():
-            word = "beats" if v["beats"] else "does NOT beat"
+            d = v["paired_difference"]
+            word = {"better": "beats", "worse": "loses to"}.get(d["verdict"], "is no different from")
             size = "smaller" if v["ours_bytes"] <= v["theirs_bytes"] else "larger"
             codes = "smaller" if v["ours_code_bytes"] <= v["theirs_code_bytes"] else "larger"
             lines.append(
-                f"- tascond {word} {m}: {v['ours_avg']:.1f}% vs {v['theirs_avg']:.1f}%; archive "
+                f"- tascond {word} {m}: {v['ours_avg']:.1f}% vs {v['theirs_avg']:.1f}%, paired difference "
+                f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] points; archive "
                 f"{human(v['ours_bytes'])} vs {human(v['theirs_bytes'])} ({size}); codes "
                 f"{human(v['ours_code_bytes'])} vs {human(v['theirs_code_bytes'])} ({codes})"
             )
