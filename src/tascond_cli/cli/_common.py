@@ -206,8 +206,10 @@ def header_version(path: Path | str) -> str:
     return ".".join(map(str, read_version(path)))
 
 
-def report_archive(result, output: str, force: bool, as_json: bool, verb: str) -> None:
-    """Write the archive of a :class:`~tascond_cli.methods.CondenseResult` and report what it holds."""
+def report_archive(result, output: str, force: bool, as_json: bool, verb: str,
+                   extra: dict[str, Any] | None = None) -> None:
+    """Write the archive of a :class:`~tascond_cli.methods.CondenseResult` and report what it holds
+    (``extra``: more entries of the JSON summary, such as ``condense --budget``'s plan)."""
     from tascond_cli import __version__
 
     size = write_archive_arg(result.archive, output, force)
@@ -223,6 +225,7 @@ def report_archive(result, output: str, force: bool, as_json: bool, verb: str) -
         "storage_ratio": result.train_bytes / size if size else None,
         "reconstruction_error": error,
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
+        **(extra or {}),
     }
     if as_json and output != "-":
         print_json(summary)

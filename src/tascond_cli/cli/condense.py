@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import typer
+
 from tascond_cli.cli import options as o
-from tascond_cli.cli._common import check_output, handle_errors, report_archive, run_phases
+from tascond_cli.cli._common import check_output, err, handle_errors, human_bytes, report_archive, run_phases, warn
+from tascond_cli.errors import TascondError
 from tascond_cli.methods import METHODS
 
 D = o.DEFAULTS
 
+BUDGET_KNOBS = {"ratio": "sampling.ratio", "ips": "generator.ips", "hidden": "generator.hidden"}
+"""The options a budget may choose, by parameter name: a budget never changes one the user typed."""
+
 
 @handle_errors
 def condense(
+    ctx: typer.Context,
     data: o.Data,
     output: o.Output,
     split: o.Split = D.split,
@@ -24,6 +31,8 @@ def condense(
     invert_iters: o.InvertIters = D.inversion.iters,
     invert_frames: o.InvertFrames = D.inversion.frames,
     residual: o.Residual = D.storage.residual,
+    budget: o.Budget = None,
+    budget_target: o.BudgetTarget = False,
     device: o.Device = D.device,
     seed: o.Seed = D.seed,
     force: o.Force = False,
@@ -39,5 +48,43 @@ def condense(
         seed=seed,
     )
     config.for_method(METHODS["tascond"])  # checked before any work
-    result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
-    report_archive(result, output, force, as_json, "condensed")
+    if budget is None:
+        if budget_target:
+            raise TascondError("--budget-target needs --budget SIZE")
+        result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
+        report_archive(result, output, force, as_json, "condensed")
+        return
+    _condense_within(ctx, data, output, config, budget, budget_target, force, as_json)
+
+
+def _condense_within(ctx: typer.Context, data, output: str, config, spec: str, target: bool, force: bool,
+                     as_json: bool) -> None:
+    """``--budget``: plan (errors before any training), condense, check the real size, report."""
+    from tascond_cli.archive import archive_bytes
+    from tascond_cli.methods.budget import condense_within, describe, parse_budget
+
+    wanted = parse_budget(spec)
+    # by name: typer's context may come from its own copy of click, with its own ParameterSource
+    fixed = [f for name, f in BUDGET_KNOBS.items() if getattr(ctx.get_parameter_source(name), "name", None) != "DEFAULT"]
+    plans = []
+
+    def work(on_phase):
+        result, plan = condense_within(data, config, wanted, fixed, on_phase)
+        plans.append(plan)
+        return result
+
+    result = run_phases(work)
+    plan = plans[0]
+    size = len(archive_bytes(result.archive))  # exactly the bytes write_archive writes
+    over = (f"the archive is {human_bytes(size)} ({size:,} bytes), over the budget {plan.spec} "
+            f"({plan.budget:,} bytes; estimated at most {plan.estimate['total']:,})")
+    if size > plan.budget and not target:
+        raise TascondError(f"{over}; nothing written (--budget-target makes this a warning)")
+    if size > plan.budget:
+        warn(over)
+    if not as_json:
+        err().print(
+            f"budget {plan.spec} ({human_bytes(plan.budget)}): chose {describe(plan)}; "
+            f"estimated at most {human_bytes(plan.estimate['total'])}"
+        )
+    report_archive(result, output, force, as_json, "condensed", extra={"budget": plan.record()})

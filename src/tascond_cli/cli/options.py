@@ -40,8 +40,9 @@ FIELDS = {
     "seed": "seed",
 }
 """The :class:`~tascond_cli.methods.Config` field of each option (by its parameter name)."""
-FLAGS = {field: "--" + name.replace("_", "-") for name, field in FIELDS.items()}
-"""The flag of each :class:`~tascond_cli.methods.Config` field that has one."""
+FLAGS = {field: "--" + name.replace("_", "-") for name, field in FIELDS.items()} | {"budget": "--budget"}
+"""The flag of each :class:`~tascond_cli.methods.Config` field that has one (and of ``budget``, which
+:mod:`tascond_cli.methods.budget` errors name)."""
 
 
 def config_from(**options) -> Config:
@@ -130,5 +131,19 @@ CodeDtype = Annotated[
 PcaDim = Annotated[int, typer.Option(min=1, help="pca: dimensions kept.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
 Seed = Annotated[int, typer.Option(min=0, help="Same data, settings and seed: same archive.")]
+Budget = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="SIZE",
+        help="Fit the archive to SIZE: bytes with a unit (40MB, 512KB, 1.5GB; KiB/MiB/GiB) or a factor "
+        "(500x: the training features' size / 500). Chooses the kept ratio, --ips, --hidden and the "
+        "precision (those you set stay); an archive over SIZE is an error.",
+        show_default=False,
+    ),
+]
+BudgetTarget = Annotated[
+    bool,
+    typer.Option("--budget-target", help="Treat --budget as a target: an archive over it is a warning, not an error."),
+]
 Force = Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")]
 ArchiveJson = Annotated[bool, typer.Option("--json", help="Print the summary as JSON (on stderr with -o -).")]

@@ -34,6 +34,7 @@ __all__ = [
     "load_decoder",
     "mlp",
     "n_conditions",
+    "parameter_count",
     "position_features",
 ]
 
@@ -167,6 +168,13 @@ def _expected_shapes(cfg: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     shapes[f"net.{2 * cfg['layers']}.weight"] = (cfg["dim"], width)
     shapes[f"net.{2 * cfg['layers']}.bias"] = (cfg["dim"],)
     return shapes
+
+
+def parameter_count(config: Mapping[str, Any]) -> int:
+    """How many numbers :func:`decoder_state` stores for a decoder of this config (its ``config()``):
+    every weight, bias, the class embedding and the per-channel mean and std, counted from the
+    network's definition without building it (byte budgets, docs/method.md)."""
+    return int(sum(math.prod(shape) for shape in _expected_shapes(config).values()))
 
 
 def load_decoder(config: Mapping[str, Any], weights: Mapping[str, Any]) -> Decoder:
