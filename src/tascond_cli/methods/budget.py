@@ -43,10 +43,11 @@ HIDDEN_STEPS = (512, 256, 128, 64)
 """Decoder widths tried below the configured one."""
 IPS_MAX = 16
 """Most codes per segment a budget grows to."""
-OVERHEAD = 24_000
+OVERHEAD = 16_000
 """Bytes allowed for everything not counted array by array: the 28-byte header, HDF5's superblock and
-object headers (about 40 datasets and groups), the settings and the decoder's config as JSON. Measured
-at 11-13 KB on archives of 4 to 1,700 videos (tests/test_budget.py checks the bound)."""
+object headers (about 30 datasets and groups), the settings (with the budget's record) and the
+decoder's config as JSON. The uncompressed HDF5 payload less the counted arrays measured 10.9-12.1 KB
+on archives of 4 and 300 videos, residual or not (tests/test_budget.py checks the bound)."""
 NAME_OVERHEAD = 48
 """Bytes per stored name (class or video) beyond its UTF-8 text: its 16-byte variable-length reference,
 the 16-byte global-heap object header and padding to 8 bytes, with room for the heap's own slack."""
