@@ -162,6 +162,8 @@ def test_cli_json_reports_the_plan(data, tmp_path):
     assert set(b["chose"]) == {"ratio", "kept_videos", "ips", "hidden", "code_dtype", "weight_dtype"}
     assert read_archive(out).settings["budget"] == b
     assert report["settings"]["hidden"] == 128 and report["settings"]["ips"] == b["chose"]["ips"]
+    info = runner.invoke(app, ["info", str(out)])
+    assert info.exit_code == 0 and 'budget={"bytes":200000,' in info.output and "decoder" in info.output
 
 
 def test_cli_reports_the_plan_in_words(data, tmp_path):

@@ -97,5 +97,12 @@ def _archive_info(path: Path, as_json: bool) -> None:
         table.add_row(part, human_bytes(share), f"{100 * share / size:.1f}%" if size else "-")
     table.add_row("total", human_bytes(size), "100%")
     console.print(table)
-    settings = ", ".join(f"{k}={v}" for k, v in sorted(archive.settings.items()))
+    settings = ", ".join(f"{k}={_setting(v)}" for k, v in sorted(archive.settings.items()))
     console.print(f"settings: {settings}")
+
+
+def _setting(value) -> str:
+    """A setting as ``info`` shows it: nested ones (``budget``) as compact JSON."""
+    import json
+
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, (dict, list)) else str(value)

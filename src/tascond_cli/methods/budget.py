@@ -335,7 +335,8 @@ def condense_within(data, config: Config, budget: Budget | str, fixed=(), on_pha
 
     ``config``'s None fields take ``tascond``'s defaults. The archive's settings record the plan under
     ``"budget"`` (:meth:`Plan.record`). Whether the real archive fits is the caller's check
-    (``len(archive_bytes(result.archive)) <= plan.budget``).
+    (``len(archive_bytes(result.archive)) <= plan.budget``). A given ``prior`` was trained with
+    ``config``'s width and codes per segment, so those are then held fixed.
     """
     from dataclasses import replace
 
@@ -343,6 +344,8 @@ def condense_within(data, config: Config, budget: Budget | str, fixed=(), on_pha
 
     resolved = config.for_method(METHODS["tascond"])
     dataset = open_train(data, resolved.split)
+    if prior is not None:
+        fixed = sorted({*fixed, "generator.hidden", "generator.ips"})
     plan = plan_budget(dataset, resolved, budget, fixed)
     result = condense_dataset(dataset, plan.config, on_phase, prior=prior)
     archive = replace(result.archive, settings={**result.archive.settings, "budget": plan.record()})
