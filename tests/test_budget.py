@@ -145,6 +145,8 @@ def test_cli_impossible_budget_errors_before_training(data, tmp_path, monkeypatc
     r = runner.invoke(app, ["condense", str(data), "-o", str(out), "--budget", "1KB", *FAST])
     assert r.exit_code == 1 and "--budget 1KB" in r.output and "smallest" in r.output
     assert "Traceback" not in r.output and not out.exists()
+    r = runner.invoke(app, ["condense", str(data), "-o", str(out), "--budget", "100KB", "--hidden", "512", *FAST])
+    assert r.exit_code == 1 and "with --hidden fixed" in " ".join(r.output.split()) and "hidden 512" in r.output
     r = runner.invoke(app, ["condense", str(data), "-o", str(out), "--budget", "40XB", *FAST])
     assert r.exit_code == 1 and "'40XB'" in r.output and len(r.output.strip().splitlines()) == 1
     r = runner.invoke(app, ["condense", str(data), "-o", str(out), "--budget-target", *FAST])

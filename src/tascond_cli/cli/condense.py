@@ -61,6 +61,7 @@ def _condense_within(ctx: typer.Context, data, output: str, config, spec: str, t
                      as_json: bool) -> None:
     """``--budget``: plan (errors before any training), condense, check the real size, report."""
     from tascond_cli.archive import archive_bytes
+    from tascond_cli.methods import ConfigError
     from tascond_cli.methods.budget import condense_within, describe, parse_budget
 
     wanted = parse_budget(spec)
@@ -69,7 +70,15 @@ def _condense_within(ctx: typer.Context, data, output: str, config, spec: str, t
     plans = []
 
     def work(on_phase):
-        result, plan = condense_within(data, config, wanted, fixed, on_phase)
+        try:
+            result, plan = condense_within(data, config, wanted, fixed, on_phase)
+        except ConfigError as exc:  # the fields a budget holds, by the flags that set them
+            if exc.field != "budget":
+                raise
+            problem = exc.problem
+            for name, field in BUDGET_KNOBS.items():
+                problem = problem.replace(field, o.FLAGS[field])
+            raise ConfigError(exc.field, problem) from None
         plans.append(plan)
         return result
 

@@ -321,7 +321,8 @@ def plan_budget(data, config: Config, budget: Budget | str, fixed=()) -> Plan:
 
 def _describe(plan: Plan) -> str:
     c = plan.chose
-    return (f"ratio {c['ratio']:g} ({c['kept_videos']} videos), ips {c['ips']}, hidden {c['hidden']}, "
+    videos = f"{c['kept_videos']} video{'' if c['kept_videos'] == 1 else 's'}"
+    return (f"ratio {c['ratio']:g} ({videos}), ips {c['ips']}, hidden {c['hidden']}, "
             f"codes {c['code_dtype']}, weights {c['weight_dtype']}")
 
 
