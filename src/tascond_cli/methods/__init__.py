@@ -106,7 +106,7 @@ def condense_dataset(
 
 
 def markdown_table() -> str:
-    """The method table of README.md and docs/format.md (between ``<!-- methods-table -->`` markers)."""
+    """The method table of README.md and docs/format.md, pasted after their ``<!-- methods-table -->`` marker."""
     lines = [
         "| method | stores | generator | default ratio | decoder kind |",
         "|---|---|---|---|---|",
