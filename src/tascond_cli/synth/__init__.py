@@ -16,6 +16,9 @@ Modules, from data to writers:
 - :mod:`~tascond_cli.synth.grammar`: the grammar language, its parser and expander;
 - :mod:`~tascond_cli.synth.seeding`: the stable, per-purpose random generators;
 - :mod:`~tascond_cli.synth.labels`: a profile's recordings and each one's frame labels;
+- :mod:`~tascond_cli.synth.signals`: smoothing along time and other helpers of the feature model;
+- :mod:`~tascond_cli.synth.mechanisms`: optional extra mechanisms of the feature model
+  (:class:`HardMechanisms`, all off by default);
 - :mod:`~tascond_cli.synth.features`: the feature model (:class:`FeatureModel`, :class:`FeatureWorld`);
 - :mod:`~tascond_cli.synth.config`: :class:`SynthConfig` and :class:`SynthSummary`;
 - :mod:`~tascond_cli.synth.writers`: :func:`synthesize` (from a profile or from ``labels_from``).
@@ -26,6 +29,7 @@ from __future__ import annotations
 from tascond_cli.synth.config import SynthConfig, SynthSummary
 from tascond_cli.synth.features import FeatureModel, FeatureWorld
 from tascond_cli.synth.labels import profile_labels
+from tascond_cli.synth.mechanisms import HardMechanisms
 from tascond_cli.synth.profiles import BACKGROUND_NAMES, PROFILES
 from tascond_cli.synth.writers import ProgressCallback, synthesize
 
@@ -34,6 +38,7 @@ __all__ = [
     "PROFILES",
     "FeatureModel",
     "FeatureWorld",
+    "HardMechanisms",
     "ProgressCallback",
     "SynthConfig",
     "SynthSummary",

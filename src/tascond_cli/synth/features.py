@@ -28,6 +28,10 @@ a segment of action c::
   (seed, D); ``out_scale`` puts typical values around 0.3-0.5; about ``active_fraction`` of the values
   are non-zero.
 
+``hard`` (:class:`~tascond_cli.synth.mechanisms.HardMechanisms`) adds optional mechanisms A-H toward a
+harder yardstick (module :mod:`~tascond_cli.synth.mechanisms`); all are off by default, and then the
+features are exactly the model above.
+
 Time constants are in seconds and use the dataset's frame rate. The defaults of :class:`FeatureModel`
 are calibrated (``benchmarks/calibrate_synth.py``) so that MS-TCN trained on Breakfast-like data scores
 in the range of real Breakfast, and the Mean baseline (each segment's mean feature repeated) loses
@@ -37,14 +41,16 @@ clearly, as it does on real Breakfast.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import numpy as np
 
 from tascond_cli.errors import TascondError
+from tascond_cli.synth.mechanisms import HardMechanisms, Mechanisms
 from tascond_cli.synth.profiles import BACKGROUND_NAMES
 from tascond_cli.synth.seeding import stable_rng
+from tascond_cli.synth.signals import blur, segments, smooth_noise, split_name, unit
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class FeatureModel:
     confuse_strength: float = 0.8  # peak blend weight of that stretch
     blend_seconds: float = 0.5  # Gaussian blur of the action trajectory (blended boundaries)
     active_fraction: float = 0.4  # share of non-zero feature values (sets the ReLU bias)
+    hard: HardMechanisms = field(default_factory=HardMechanisms)  # optional mechanisms A-H, all off
 
     def check(self) -> None:
         """Raise :class:`TascondError` on an impossible value."""
@@ -89,68 +96,7 @@ class FeatureModel:
                 raise TascondError(f"feature model: {name} must be in [0, 1], got {getattr(self, name)}")
         if not 0 < self.active_fraction < 1:
             raise TascondError(f"feature model: active_fraction must be in (0, 1), got {self.active_fraction}")
-
-
-# --------------------------------------------------------------------------- signal helpers
-
-
-def _gauss_kernel(sigma: float) -> np.ndarray:
-    radius = max(1, int(np.ceil(3.0 * sigma)))
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    return np.exp(-0.5 * (x / sigma) ** 2)
-
-
-def _convolve_time(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """'Valid' convolution of every column of ``x`` (N, L) with ``kernel`` (K,), via FFT: (N-K+1, L)."""
-    n, k = x.shape[0], kernel.shape[0]
-    size = 1 << int(np.ceil(np.log2(n + k - 1)))
-    fx = np.fft.rfft(x, size, axis=0)
-    fk = np.fft.rfft(kernel, size)
-    full = np.fft.irfft(fx * fk[:, None], size, axis=0)
-    return full[k - 1 : n]
-
-
-def _smooth_noise(rng: np.random.Generator, t: int, dims: int, sigma: float) -> np.ndarray:
-    """Gaussian-smoothed white noise (t, dims) with unit variance, correlated over ``sigma`` frames."""
-    if sigma < 0.5:
-        return rng.standard_normal((t, dims))
-    kernel = _gauss_kernel(sigma)
-    kernel /= np.sqrt(np.sum(kernel**2))
-    white = rng.standard_normal((t + kernel.size - 1, dims))
-    return _convolve_time(white, kernel)
-
-
-def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur along time (axis 0), edges extended."""
-    if sigma < 0.5 or x.shape[0] < 2:
-        return x
-    kernel = _gauss_kernel(sigma)
-    kernel /= kernel.sum()
-    r = kernel.size // 2
-    padded = np.concatenate([np.repeat(x[:1], r, axis=0), x, np.repeat(x[-1:], r, axis=0)])
-    return _convolve_time(padded, kernel)
-
-
-def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
-    v = rng.standard_normal(n)
-    return v * (np.sqrt(n) / max(np.linalg.norm(v), 1e-12))  # exactly unit variance per dimension
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    """(verb, object) of an action name such as ``pour_milk`` or ``place_tomato_into_bowl``."""
-    parts = name.split("_")
-    return parts[0], "_".join(parts[1:]) if len(parts) > 1 else ""
-
-
-def _segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(class of each segment (S,), segment of each frame (T,), position of each frame in its segment in [0, 1])."""
-    t = labels.shape[0]
-    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [t])))
-    seg = np.repeat(np.arange(starts.size), lengths)  # (T,)
-    pos = (np.arange(t) - starts[seg]) / np.maximum(lengths[seg] - 1, 1)  # (T,) in [0, 1]
-    return labels[starts], seg, pos
+        self.hard.check()
 
 
 # --------------------------------------------------------------------------- the world of one dataset
@@ -173,19 +119,20 @@ class FeatureWorld:
         self.partners = self._partners()  # per class: indices of related actions
         self.anchors = self._anchors()  # (C, P, L)
         self.weight, self.bias, self.out_scale = self._projection()  # (D, L), (D,), scalar
+        self.mechanisms = Mechanisms(self) if model.hard.enabled() else None  # mechanisms.py; None: all off
 
     def _identities(self) -> np.ndarray:
         """Each action's identity: verb + object + own vector (own only for background or verb-only names)."""
         m, lat = self.model, self.model.latent
         identity = np.zeros((len(self.classes), lat))
         for ci, name in enumerate(self.classes):
-            verb, obj = _split_name(name)
-            own = _unit(stable_rng(self.seed, "class", name), lat)
+            verb, obj = split_name(name)
+            own = unit(stable_rng(self.seed, "class", name), lat)
             if name in BACKGROUND_NAMES or not obj:
                 ident = own
             else:
-                ident = 0.55 * _unit(stable_rng(self.seed, "verb", verb), lat)
-                ident = ident + 0.55 * _unit(stable_rng(self.seed, "object", obj), lat)
+                ident = 0.55 * unit(stable_rng(self.seed, "verb", verb), lat)
+                ident = ident + 0.55 * unit(stable_rng(self.seed, "object", obj), lat)
                 ident = ident + 0.63 * own
             identity[ci] = m.class_scale * ident
         return identity
@@ -196,11 +143,11 @@ class FeatureWorld:
         foreground = [i for i, n in enumerate(classes) if n not in BACKGROUND_NAMES] or list(range(len(classes)))
         partners: list[np.ndarray] = []
         for ci, name in enumerate(classes):
-            verb, obj = _split_name(name)
+            verb, obj = split_name(name)
             close = [
                 j
                 for j in foreground
-                if j != ci and (_split_name(classes[j])[0] == verb or (obj and _split_name(classes[j])[1] == obj))
+                if j != ci and (split_name(classes[j])[0] == verb or (obj and split_name(classes[j])[1] == obj))
             ]
             partners.append(np.array(close or [j for j in foreground if j != ci] or [ci]))
         return partners
@@ -208,13 +155,13 @@ class FeatureWorld:
     def _anchors(self) -> np.ndarray:
         """(C, P, L): identity (start and end partly a related action's) plus a primitive-based deviation."""
         m, lat, seed = self.model, self.model.latent, self.seed
-        prim = np.stack([_unit(stable_rng(seed, "primitive", i), lat) for i in range(m.primitives)])  # (G, L)
+        prim = np.stack([unit(stable_rng(seed, "primitive", i), lat) for i in range(m.primitives)])  # (G, L)
         anchors = np.zeros((len(self.classes), m.phases, lat))
         for ci, name in enumerate(self.classes):
             for p in range(m.phases):
                 r = stable_rng(seed, "phase", name, p)
                 shared = prim[int(r.integers(m.primitives))]
-                dev = m.primitive_share * shared + np.sqrt(1 - m.primitive_share**2) * _unit(r, lat)
+                dev = m.primitive_share * shared + np.sqrt(1 - m.primitive_share**2) * unit(r, lat)
                 base = self.identity[ci]
                 if p in (0, m.phases - 1) and name not in BACKGROUND_NAMES:
                     # the start and the end look like a related action (reach for it, put it down)
@@ -235,6 +182,10 @@ class FeatureWorld:
         spread = float(np.sqrt(max(var, 1e-6)))
         q = NormalDist().inv_cdf(1.0 - m.active_fraction)
         bias = (spread * (-q + 0.3 * rp.standard_normal(dim))).astype(np.float32)
+        extra = m.hard.extra_variance() if m.hard.enabled() else 0.0
+        if extra > 0:  # the mechanisms' latent terms widen the spread like the base terms
+            ratio = np.sqrt((var + extra) / max(var, 1e-6))
+            return weight, (bias * ratio).astype(np.float32), np.float32(np.float32(1.0 / spread) / ratio)
         return weight, bias, np.float32(1.0 / spread)
 
     def features(self, labels: np.ndarray, name: str, subsample: int = 1) -> np.ndarray:
@@ -246,18 +197,25 @@ class FeatureWorld:
         labels = np.asarray(labels, dtype=np.int64)
         t = labels.shape[0]
         rng = stable_rng(self.seed, "video", name)
-        cls, seg, pos = _segments(labels)
+        cls, seg, pos = segments(labels)
         traj = self._trajectory(rng, cls, seg, pos)
         traj = self._confuse(rng, traj, cls, seg, pos)
-        traj = _blur(traj, m.blend_seconds * self.fps)
+        if self.mechanisms is not None:
+            traj = self.mechanisms.lookalike(traj, cls, seg, name)
+        traj = blur(traj, m.blend_seconds * self.fps)
         # video style, drifting nuisance, fast noise
         style = m.style_scale * rng.standard_normal(m.latent)
         gain = np.exp(m.gain_scale * rng.standard_normal(m.latent))
-        nuisance = _smooth_noise(rng, t, m.latent, m.nuisance_seconds * self.fps)
-        noise = _smooth_noise(rng, t, m.latent, m.noise_seconds * self.fps)
-        z = (traj + style + m.nuisance_scale * nuisance + m.noise_scale * noise) * gain  # (T, L)
-        z = np.ascontiguousarray(z[::subsample], dtype=np.float32)
+        nuisance = smooth_noise(rng, t, m.latent, m.nuisance_seconds * self.fps)
+        noise = smooth_noise(rng, t, m.latent, m.noise_seconds * self.fps)
+        z = traj + style + m.nuisance_scale * nuisance + m.noise_scale * noise  # (T, L)
+        if self.mechanisms is not None:
+            hard_rng = stable_rng(self.seed, "hard", name)
+            z = self.mechanisms.add_latent(hard_rng, z, cls, seg)
+        z = np.ascontiguousarray((z * gain)[::subsample], dtype=np.float32)
         h = self.weight @ z.T  # (D, T')
+        if self.mechanisms is not None:
+            return self.mechanisms.output(hard_rng, h, name, t, subsample)
         h += self.bias[:, None]
         np.maximum(h, 0.0, out=h)
         h *= self.out_scale

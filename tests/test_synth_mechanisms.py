@@ -1,0 +1,120 @@
+"""The optional feature mechanisms A-H (synth/mechanisms.py): off by default and then invisible; each one
+alone changes the features, keeps them finite and non-negative, and is deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tascond_cli.errors import TascondError
+from tascond_cli.synth import FeatureModel, FeatureWorld, HardMechanisms, SynthConfig, synthesize
+from tascond_cli.synth.mechanisms import Mechanisms
+
+CLASSES = ("SIL", "pour_milk", "stir_milk", "pour_coffee", "take_cup", "stir_coffee")
+FPS = 15.0
+
+# each mechanism switched on alone, strongly enough to show at tiny sizes
+ALONE = {
+    "A states": dict(state_scale=1.5),
+    "B bursts": dict(burst_scale=1.5, burst_rate=30.0),
+    "C camera": dict(camera_scale=1.0),
+    "D motion": dict(motion_scale=1.0),
+    "E channel gain": dict(channel_gain_scale=0.3),
+    "E channel shift": dict(channel_shift_scale=0.5),
+    "F look-alike": dict(look_frac=0.4, look_strength=1.0),
+    "G flow energy": dict(flow_share=0.5),
+    "H private latent": dict(private_dims=6, private_scale=1.5),
+}
+
+
+def _labels(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    cls = rng.integers(0, len(CLASSES), 10)
+    cls[1:][cls[1:] == cls[:-1]] = (cls[1:][cls[1:] == cls[:-1]] + 1) % len(CLASSES)  # no repeated neighbours
+    return np.repeat(cls, rng.integers(30, 120, cls.size))
+
+
+def _features(hard: HardMechanisms | None, name: str = "P03_cam01_P03_coffee", seed: int = 1, **model) -> np.ndarray:
+    m = FeatureModel(**model) if hard is None else FeatureModel(hard=hard, **model)
+    return FeatureWorld(CLASSES, 24, seed, FPS, m).features(_labels(), name, subsample=2)
+
+
+def test_all_off_is_the_base_model():
+    assert not HardMechanisms().enabled()
+    world = FeatureWorld(CLASSES, 24, 1, FPS, FeatureModel(hard=HardMechanisms()))
+    assert world.mechanisms is None
+    assert _features(HardMechanisms()).tobytes() == _features(None).tobytes()
+    # knobs other than the amplitudes do not switch a mechanism on
+    quiet = HardMechanisms(state_count=3, look_seconds=1.0, private_dims=4, burst_rate=5.0, still_frac=0.1)
+    assert not quiet.enabled()
+    assert _features(quiet).tobytes() == _features(None).tobytes()
+
+
+def test_all_off_synthesize_is_byte_identical(tmp_path: Path):
+    def digest(model: FeatureModel, out: Path) -> str:
+        synthesize(out, SynthConfig(profile="gtea", videos=2, subsample=8, dim=16, seed=3, model=model))
+        h = hashlib.sha256()
+        for f in sorted(out.rglob("*")):
+            if f.is_file():
+                h.update(str(f.relative_to(out)).encode() + f.read_bytes())
+        return h.hexdigest()
+
+    assert digest(FeatureModel(hard=HardMechanisms()), tmp_path / "a") == digest(FeatureModel(), tmp_path / "b")
+
+
+@pytest.mark.parametrize("knobs", list(ALONE.values()), ids=list(ALONE))
+def test_each_mechanism_alone(knobs):
+    hard = HardMechanisms(**knobs)
+    assert hard.enabled()
+    base = _features(None)
+    x = _features(hard)
+    assert x.shape == base.shape and x.dtype == np.float32
+    assert np.isfinite(x).all() and (x >= 0).all()
+    assert not np.array_equal(x, base)
+    assert _features(hard).tobytes() == x.tobytes()  # same seed and name: same bytes
+    assert not np.array_equal(_features(hard, seed=2), x)
+
+
+def test_lookalike_stream_depends_on_the_video_name():
+    """The look-alike draws come from (seed, video name), not from data values: same labels, other name,
+    other stretches; and the trajectory it receives does not seed it."""
+    world = FeatureWorld(CLASSES, 24, 1, FPS, FeatureModel(hard=HardMechanisms(look_frac=0.4, look_strength=1.0)))
+    mech = world.mechanisms
+    assert isinstance(mech, Mechanisms)
+    labels = _labels()
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    cls = labels[starts]
+    seg = np.repeat(np.arange(starts.size), np.diff(np.concatenate((starts, [labels.size]))))
+    traj = np.zeros((labels.size, world.model.latent))
+    a = mech.lookalike(traj, cls, seg, "P03_cam01_P03_coffee")
+    b = mech.lookalike(traj, cls, seg, "P04_webcam02_P04_coffee")
+    assert not np.array_equal(a, b)
+    assert np.array_equal(a, mech.lookalike(traj, cls, seg, "P03_cam01_P03_coffee"))
+    # a shifted trajectory moves every blended frame by the same amount: the stretches are the same
+    shifted = mech.lookalike(traj + 1.0, cls, seg, "P03_cam01_P03_coffee")
+    assert np.array_equal(np.abs(shifted - (traj + 1.0)) > 1e-12, np.abs(a - traj) > 1e-12)
+    assert not np.array_equal(traj, a)  # the input is left alone, the output changed
+
+
+def test_mechanisms_are_per_video_by_name():
+    hard = HardMechanisms(state_scale=1.5, flow_share=0.5, private_dims=4, private_scale=1.0)
+    assert not np.array_equal(_features(hard, name="P03_cam01_P03_coffee"), _features(hard, name="P05_cam01_P05_tea"))
+
+
+@pytest.mark.parametrize(
+    "knobs, fragment",
+    [
+        (dict(state_scale=-1.0), "hard.state_scale"),
+        (dict(look_frac=1.5), "hard.look_frac"),
+        (dict(state_count=0), "hard.state_count"),
+        (dict(look_seconds=0.0), "hard.look_seconds"),
+        (dict(motion_hz_lo=1.0, motion_hz_hi=0.5), "motion_hz_lo"),
+    ],
+)
+def test_bad_knobs(tmp_path: Path, knobs, fragment):
+    with pytest.raises(TascondError, match=fragment):
+        synthesize(tmp_path / "x", SynthConfig(model=FeatureModel(hard=HardMechanisms(**knobs))))
