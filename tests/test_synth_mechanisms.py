@@ -27,7 +27,13 @@ ALONE = {
     "F look-alike": dict(look_frac=0.4, look_strength=1.0),
     "G flow energy": dict(flow_share=0.5),
     "H private latent": dict(private_dims=6, private_scale=1.5),
+    "F generic looks": dict(look_frac=0.4, look_strength=1.0, look_generic=1.0),
+    "I channel noise": dict(chan_noise_scale=1.0),
 }
+
+
+# F alone (look_frac 0.5, look_strength 1) as the code made it before look_generic existed
+SUM_F, MOMENT_F = 2084.039785828485, 482977.822203138
 
 
 def _labels(seed: int = 0) -> np.ndarray:
@@ -98,6 +104,40 @@ def test_lookalike_stream_depends_on_the_video_name():
     shifted = mech.lookalike(traj + 1.0, cls, seg, "P03_cam01_P03_coffee")
     assert np.array_equal(np.abs(shifted - (traj + 1.0)) > 1e-12, np.abs(a - traj) > 1e-12)
     assert not np.array_equal(traj, a)  # the input is left alone, the output changed
+
+
+def test_generic_looks_are_shared_by_every_action():
+    """look_generic 1: every stretch blends toward one of the same few class-agnostic looks, whatever the
+    action, so two segments of different actions get stretches drawn from one pool; 0 draws nothing more
+    than the partner look-alikes (same bytes as without the knob)."""
+    knobs = dict(look_frac=0.5, look_strength=1.0)
+    world = FeatureWorld(CLASSES, 24, 1, FPS, FeatureModel(hard=HardMechanisms(look_generic=1.0, generic_pool=2, **knobs)))
+    mech = world.mechanisms
+    cls = np.array([1, 3])  # pour_milk, pour_coffee
+    seg = np.repeat([0, 1], 400)
+    traj = np.zeros((800, world.model.latent))
+    out = mech.lookalike(traj, cls, seg, "P03_cam01_P03_coffee")
+    blended = np.abs(out).sum(1) > 1e-9
+    assert blended[:400].any() and blended[400:].any()
+    # every blended frame points toward one of the two pool looks (plus per-stretch instance noise)
+    peaks = out[blended]
+    sims = np.abs(peaks @ mech.generic.T) / (np.linalg.norm(peaks, axis=1, keepdims=True) * np.linalg.norm(mech.generic, axis=1))
+    assert np.median(sims.max(1)) > 0.7
+    # with look_generic 0 the partner look-alikes are those from before the knob existed (measured then)
+    x = _features(HardMechanisms(**knobs)).astype(np.float64)
+    assert x.sum() == pytest.approx(SUM_F, rel=1e-9)
+    assert (x * np.arange(x.shape[1])).sum() == pytest.approx(MOMENT_F, rel=1e-9)
+
+
+def test_channel_noise_is_independent_per_channel():
+    world = FeatureWorld(CLASSES, 64, 1, FPS, FeatureModel(hard=HardMechanisms(chan_noise_scale=1.0, chan_noise_seconds=0.2)))
+    noise = world.mechanisms._channel_noise("P03_cam01_P03_coffee", 3000)
+    assert noise.shape == (64, 3000) and noise.dtype == np.float32
+    assert abs(float(noise.var()) - 1.0) < 0.15
+    corr = np.corrcoef(noise)
+    assert np.abs(corr[~np.eye(64, dtype=bool)]).max() < 0.25  # full rank: channels do not move together
+    lag1 = float((noise[:, 1:] * noise[:, :-1]).mean())
+    assert lag1 > 0.5  # smoothed over time (0.2 s at 15 fps: 3 frames)
 
 
 def test_mechanisms_are_per_video_by_name():

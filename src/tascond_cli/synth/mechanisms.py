@@ -21,12 +21,19 @@ E. per-video *channel* domain shift: log-normal gain per output channel (``chann
    additive offset before the ReLU (``channel_shift_scale``, in units of the bias spread).
 F. *look-alike stretches*: a share ``look_frac`` of each segment's frames, in stretches of mean
    ``look_seconds``, blended (up to ``look_strength``) into a phase anchor of another action: the previous
-   or next segment's with probability ``look_neighbor``, else one sharing the verb or object.
+   or next segment's with probability ``look_neighbor``, else one sharing the verb or object; with
+   probability ``look_generic`` a stretch blends instead into one of ``generic_pool`` *class-agnostic*
+   looks shared by every action (idle hands, reaching, looking around), so the frames of the stretch
+   carry no evidence of their action and only the context tells it.
 G. flow-stream *motion energy*: the last ``flow_share`` of the channels multiplied by a still / moving
    on-off process (still ``still_frac`` of the time at level ``still_level``, dwell ``energy_seconds``).
 H. *private nuisance latent*: ``private_dims`` extra latent dimensions with their own projection, carrying
    Markov states (``private_states``, dwell ``private_seconds``) mixed with smooth noise (share
    ``private_noise``), amplitude ``private_scale``; no action uses them, and segment means carry little.
+I. *channel noise*: independent noise in every output channel before the ReLU (full rank, unlike the
+   latent terms), smoothed over ``chan_noise_seconds``, amplitude ``chan_noise_scale`` in latent units;
+   a single frame is then a poor picture of its segment, while a model trained on real frames learns to
+   pool over channels and time.
 
 Every mechanism draws from its own stable generators, seeded by the dataset seed and, per video, by the
 video's name (:func:`~tascond_cli.synth.seeding.stable_rng`), so the base model's draws are unchanged
@@ -47,9 +54,10 @@ from tascond_cli.synth.signals import blur, smooth_noise, split_name, unit
 if TYPE_CHECKING:  # pragma: no cover
     from tascond_cli.synth.features import FeatureWorld
 
-_AT_LEAST_ONE = ("state_count", "state_rank", "burst_pool", "camera_rank", "private_states")
-_SHARES = ("look_frac", "look_strength", "look_neighbor", "flow_share", "still_frac", "private_noise")
-_POSITIVE = ("state_seconds", "burst_seconds", "camera_seconds", "look_seconds", "energy_seconds", "private_seconds")
+_AT_LEAST_ONE = ("state_count", "state_rank", "burst_pool", "camera_rank", "private_states", "generic_pool")
+_SHARES = ("look_frac", "look_strength", "look_neighbor", "look_generic", "flow_share", "still_frac", "private_noise")
+_POSITIVE = ("state_seconds", "burst_seconds", "camera_seconds", "look_seconds", "energy_seconds", "private_seconds",
+             "chan_noise_seconds")
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class HardMechanisms:
     look_seconds: float = 3.0
     look_strength: float = 0.9
     look_neighbor: float = 0.5
+    look_generic: float = 0.0  # chance that a stretch is class-agnostic (a generic look) instead
+    generic_pool: int = 6
     # G. flow-stream motion energy
     flow_share: float = 0.0
     still_frac: float = 0.4
@@ -94,6 +104,9 @@ class HardMechanisms:
     private_states: int = 12
     private_seconds: float = 1.5
     private_noise: float = 0.5
+    # I. channel noise
+    chan_noise_scale: float = 0.0
+    chan_noise_seconds: float = 0.5
 
     def enabled(self) -> bool:
         """Whether any mechanism is on (else the generator is exactly the base model)."""
@@ -107,6 +120,7 @@ class HardMechanisms:
                 self.look_frac > 0,
                 self.flow_share > 0,
                 self.private_scale > 0 and self.private_dims > 0,
+                self.chan_noise_scale > 0,
             )
         )
 
@@ -114,7 +128,7 @@ class HardMechanisms:
         """Latent variance the mechanisms add (it widens the ReLU bias and output scale like base terms)."""
         private = self.private_scale**2 if self.private_dims > 0 else 0.0
         bursts = 0.3 * self.burst_scale**2 if self.burst_rate > 0 else 0.0
-        return self.state_scale**2 + bursts + self.camera_scale**2 + self.motion_scale**2 + private
+        return self.state_scale**2 + bursts + self.camera_scale**2 + self.motion_scale**2 + private + self.chan_noise_scale**2
 
     def check(self) -> None:
         """Raise :class:`TascondError` on an impossible value."""
@@ -173,6 +187,9 @@ class Mechanisms:
                 d1 = world.anchors[ci, world.model.phases // 2] - world.identity[ci]
                 self.motion_dir[ci, 0] = d1 / max(np.linalg.norm(d1) / np.sqrt(lat), 1e-9)
                 self.motion_dir[ci, 1] = unit(stable_rng(seed, "hard", "verb-motion", split_name(name)[0]), lat)
+        if h.look_frac > 0 and h.look_generic > 0:  # F: class-agnostic looks, as large as an anchor
+            size = float(np.sqrt(world.model.class_scale**2 + world.model.phase_scale**2))
+            self.generic = np.stack([size * unit(stable_rng(seed, "hard", "generic", i), lat) for i in range(h.generic_pool)])
         if h.private_scale > 0 and h.private_dims > 0:  # H: own projection and states
             wp = stable_rng(seed, "hard-private-proj", dim, h.private_dims)
             self.private_weight = (wp.standard_normal((dim, h.private_dims)) / np.sqrt(h.private_dims)).astype(np.float32)
@@ -199,16 +216,25 @@ class Mechanisms:
             i = int(rng.exponential(off_len))
             while i < length:
                 lo, hi = i, min(length, i + max(2, int(round(rng.exponential(on_len)))))
+                if h.look_generic > 0 and rng.random() < h.look_generic:
+                    target = self.generic[int(rng.integers(h.generic_pool))] + m.instance_scale * rng.standard_normal(traj.shape[1])
+                    self._blend(out, a + lo, a + hi, target, rng)
+                    i = hi + int(rng.exponential(off_len)) + 1
+                    continue
                 if neighbours and rng.random() < h.look_neighbor:
                     other = int(neighbours[int(rng.integers(len(neighbours)))])
                 else:
                     other = int(rng.choice(w.partners[int(cls[s])]))
                 target = w.anchors[other, int(rng.integers(m.phases))] + m.instance_scale * rng.standard_normal(traj.shape[1])
-                x = np.linspace(-1, 1, hi - lo)
-                weight = h.look_strength * rng.uniform(0.7, 1.0) * np.clip(1.5 * np.cos(0.5 * np.pi * x), 0, 1)
-                out[a + lo : a + hi] += weight[:, None] * (target - out[a + lo : a + hi])
+                self._blend(out, a + lo, a + hi, target, rng)
                 i = hi + int(rng.exponential(off_len)) + 1
         return out
+
+    def _blend(self, out: np.ndarray, lo: int, hi: int, target: np.ndarray, rng: np.random.Generator) -> None:
+        """F: blend frames ``[lo, hi)`` of ``out`` toward ``target`` with a flat-topped window (in place)."""
+        x = np.linspace(-1, 1, hi - lo)
+        weight = self.knobs.look_strength * rng.uniform(0.7, 1.0) * np.clip(1.5 * np.cos(0.5 * np.pi * x), 0, 1)
+        out[lo:hi] += weight[:, None] * (target - out[lo:hi])
 
     # ----------------------------------------------------------------------- A-D: on the latent
 
@@ -257,6 +283,8 @@ class Mechanisms:
         if h.private_scale > 0 and h.private_dims > 0:
             zp = np.ascontiguousarray(self._private(name, t)[::subsample], dtype=np.float32)
             pre += h.private_scale * (self.private_weight @ zp.T)
+        if h.chan_noise_scale > 0:
+            pre += h.chan_noise_scale * self._channel_noise(name, t)[:, ::subsample]
         bias = w.bias
         if h.channel_shift_scale > 0:
             shift = h.channel_shift_scale * float(np.std(w.bias)) * rng.standard_normal(w.dim).astype(np.float32)
@@ -270,6 +298,12 @@ class Mechanisms:
         if h.channel_gain_scale > 0:
             pre *= np.exp(h.channel_gain_scale * rng.standard_normal(w.dim)).astype(np.float32)[:, None]
         return pre.astype(np.float32)
+
+    def _channel_noise(self, name: str, t: int) -> np.ndarray:
+        """I: (D, T) float32 unit-variance noise, independent per channel, smoothed over time."""
+        w = self.world
+        rng = stable_rng(w.seed, "hard-channel-noise", name)
+        return smooth_noise(rng, t, w.dim, self.knobs.chan_noise_seconds * w.fps).T.astype(np.float32)
 
     def _private(self, name: str, t: int) -> np.ndarray:
         """H: (T, private_dims) private latent content of one video."""
