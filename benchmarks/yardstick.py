@@ -62,9 +62,11 @@ def realdata() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "realdata"
 
 
-def feature_model(spec: dict):
-    """A FeatureModel from JSON: FeatureModel knobs, and ``"hard"``: a dict of HardMechanisms knobs."""
+def feature_model(spec: dict, base: str = "default"):
+    """A FeatureModel from JSON: the named model ``base`` (``tascond synth --features``) with FeatureModel
+    knobs replaced, and ``"hard"``: a dict of HardMechanisms knobs replacing the base's."""
     from tascond_cli.synth import FeatureModel, HardMechanisms
+    from tascond_cli.synth import feature_model as named
 
     spec = dict(spec)
     hard = spec.pop("hard", {})
@@ -73,7 +75,8 @@ def feature_model(spec: dict):
     unknown = sorted(set(spec) - known) + [f"hard.{k}" for k in sorted(set(hard) - known_hard)]
     if unknown:
         raise SystemExit(f"unknown feature-model knob(s): {', '.join(unknown)}")
-    model = FeatureModel(**spec, hard=HardMechanisms(**hard))
+    start = named(base)
+    model = dataclasses.replace(start, **spec, hard=dataclasses.replace(start.hard, **hard))
     model.check()
     return model
 
@@ -92,7 +95,7 @@ def prepare(spec: dict, args: argparse.Namespace, work: Path) -> dict:
     from tascond_cli.synth import SynthConfig, synthesize
 
     config = SynthConfig(labels_from=realdata() / "breakfast", videos=args.videos, split=1, subsample=args.subsample,
-                         dim=args.dim, seed=args.data_seed, model=feature_model(spec))
+                         dim=args.dim, seed=args.data_seed, model=feature_model(spec, args.features))
     t0 = time.perf_counter()
     synthesize(work / "data", config, overwrite=True)
     out = {"synth_seconds": round(time.perf_counter() - t0, 1), "archives": {}}
@@ -172,7 +175,7 @@ def markdown(res: dict) -> str:
         "",
         f"Command: `{res['command']}` ({res['seconds'] / 60:.0f} min on {res['cpus']} CPU cores, {res['machine']}).",
         "",
-        f"Feature model: `{json.dumps(res['spec'])}` (all other knobs at their defaults). Real Breakfast label files,"
+        f"Feature model: `{a.get('features', 'default')}` with `{json.dumps(res['spec'])}` (all other knobs as there). Real Breakfast label files,"
         f" split 1, {a['videos']} + {a['videos']} videos ({res['test_videos']} tested), every {a['subsample']}th frame,"
         f" D = {a['dim']}, data seed {a['data_seed']}. MS-TCN (4 x 10 layers, 64 maps), {a['epochs']} epochs,"
         f" seeds {', '.join(map(str, a['seeds']))}; tested on the original test videos.",
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="A name for the setting (file names).")
     parser.add_argument("spec", nargs="?", default="{}", help='FeatureModel knobs as JSON; "hard": HardMechanisms knobs.')
+    parser.add_argument("--features", default="default", help="The named feature model the spec starts from (default, hard).")
     parser.add_argument("--quick", action="store_true", help="Seeds 0 and 1, 24 + 24 videos.")
     parser.add_argument("--seeds", nargs="+", type=int, help="MS-TCN seeds (default 0 1 2).")
     parser.add_argument("--epochs", type=int, default=50, help="MS-TCN epochs (default 50, the recipe).")
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args.seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
     args.videos = args.videos or (24 if args.quick else 48)
     spec = json.loads(args.spec)
-    feature_model(spec)  # fail on a bad spec before anything runs
+    feature_model(spec, args.features)  # fail on a bad spec before anything runs
     if not (realdata() / "breakfast").is_dir():
         print(f"skipping: real label files not found at {realdata() / 'breakfast'} (set TASCOND_REALDATA)", file=sys.stderr)
         return 0

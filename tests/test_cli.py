@@ -30,7 +30,7 @@ def test_no_args_shows_help():
 KEY_FLAGS = {
     "demo": ["--videos", "--dim", "--steps", "--epochs", "--seeds", "--device", "--seed", "--force", "--json"],
     "info": ["--split", "--json"],
-    "synth": ["--profile", "--labels-from", "--videos", "--split", "--subsample", "--dim", "--seed", "--force", "--json"],
+    "synth": ["--profile", "--labels-from", "--videos", "--split", "--subsample", "--dim", "--seed", "--features", "--force", "--json"],
     "condense": ["--output", "--split", "--ips", "--ratio", "--sampling", "--others", "--latent", "--hidden", "--steps",
                  "--invert-iters", "--invert-frames", "--residual", "--device", "--seed", "--force", "--json"],
     "baseline": ["--output", "--split", "--ratio", "--sampling", "--code-dtype", "--pca-dim", "--ips", "--others",

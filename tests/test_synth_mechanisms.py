@@ -158,3 +158,45 @@ def test_mechanisms_are_per_video_by_name():
 def test_bad_knobs(tmp_path: Path, knobs, fragment):
     with pytest.raises(TascondError, match=fragment):
         synthesize(tmp_path / "x", SynthConfig(model=FeatureModel(hard=HardMechanisms(**knobs))))
+
+
+def test_hard_feature_model_is_the_measured_yardstick():
+    """`tascond synth --features hard` is the setting whose yardstick run is committed (benchmarks/results)."""
+    import json
+    import sys
+
+    from tascond_cli.synth import FEATURE_MODELS, feature_model
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        import yardstick
+    finally:
+        sys.path.pop(0)
+    measured = json.loads((root / "benchmarks" / "results" / "yardstick_D3.json").read_text())
+    assert yardstick.feature_model(measured["spec"]) == FEATURE_MODELS["hard"]
+    assert yardstick.feature_model({}, "hard") == FEATURE_MODELS["hard"]
+    assert feature_model("default") == FeatureModel()
+    with pytest.raises(TascondError, match="default, hard"):
+        feature_model("easy")
+
+
+def test_synth_cli_hard_features(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from tascond_cli.cli import app
+
+    def run(out: str, *extra: str):
+        args = ["synth", str(tmp_path / out), "--profile", "gtea", "--videos", "2", "--subsample", "8", "--dim", "16", *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return {f.name: np.load(f) for f in sorted((tmp_path / out / "features").glob("*.npy"))}
+
+    hard, again, base = run("h", "--features", "hard"), run("h2", "--features", "hard"), run("b")
+    assert hard.keys() == base.keys()
+    for name in hard:
+        assert np.array_equal(hard[name], again[name])  # deterministic
+        assert not np.array_equal(hard[name], base[name])
+        assert np.isfinite(hard[name]).all() and (hard[name] >= 0).all()
+    bad = CliRunner().invoke(app, ["synth", str(tmp_path / "x"), "--features", "easy"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

@@ -10,10 +10,11 @@ from typing import Annotated, Optional
 import typer
 
 from tascond_cli.cli._common import err, handle_errors, human_bytes, print_json, progress
-from tascond_cli.synth import PROFILES, SynthConfig, synthesize
+from tascond_cli.synth import FEATURE_MODELS, PROFILES, SynthConfig, feature_model, synthesize
 
 # The choices come from the profile tables, the defaults from SynthConfig.
 Profile = Enum("Profile", {name: name for name in PROFILES}, type=str)
+Features = Enum("Features", {name: name for name in FEATURE_MODELS}, type=str)
 _DEFAULT = SynthConfig()
 
 
@@ -32,6 +33,10 @@ def synth(
     subsample: Annotated[int, typer.Option(min=1, help="Keep every S-th frame.")] = _DEFAULT.subsample,
     dim: Annotated[int, typer.Option(min=1, help="Feature dimension D.")] = _DEFAULT.dim,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = _DEFAULT.seed,
+    features: Annotated[
+        Features,
+        typer.Option(help="Feature model: default, or hard (the yardstick on which the Mean baseline loses; docs/synth.md)."),
+    ] = Features.default,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
 ) -> None:
@@ -44,6 +49,7 @@ def synth(
         subsample=subsample,
         dim=dim,
         seed=seed,
+        model=feature_model(features.value),
     )
     with progress() as bar:
         task = bar.add_task("synthesizing", total=None)

@@ -27,17 +27,19 @@ Modules, from data to writers:
 from __future__ import annotations
 
 from tascond_cli.synth.config import SynthConfig, SynthSummary
-from tascond_cli.synth.features import FeatureModel, FeatureWorld
+from tascond_cli.synth.features import FEATURE_MODELS, FeatureModel, FeatureWorld, feature_model
 from tascond_cli.synth.labels import profile_labels
 from tascond_cli.synth.mechanisms import HardMechanisms
 from tascond_cli.synth.profiles import BACKGROUND_NAMES, PROFILES
 from tascond_cli.synth.writers import ProgressCallback, synthesize
 
 __all__ = [
+    "FEATURE_MODELS",
     "BACKGROUND_NAMES",
     "PROFILES",
     "FeatureModel",
     "FeatureWorld",
+    "feature_model",
     "HardMechanisms",
     "ProgressCallback",
     "SynthConfig",

@@ -255,3 +255,25 @@ class FeatureWorld:
         mid = self.anchors[other, m.phases // 2]  # (S, L)
         traj += w[:, None] * (mid[seg] - traj)
         return traj
+
+
+# --------------------------------------------------------------------------- named settings
+
+FEATURE_MODELS: dict[str, FeatureModel] = {
+    "default": FeatureModel(),
+    "hard": FeatureModel(class_scale=1.0, hard=HardMechanisms(motion_scale=3.0, motion_hz_lo=0.3, motion_hz_hi=1.0)),
+}
+"""Named feature models (``tascond synth --features NAME``). ``default``: the calibrated base model.
+``hard``: the yardstick of issue 10 (docs/synth.md, "The hard yardstick"): weaker action identities
+(``class_scale`` 1) and strong within-segment motion along each action's and each verb's own
+directions (mechanism D, amplitude 3, 0.3-1 Hz), so a segment's dynamics, not only its mean, tell the
+action; the Mean baseline then keeps about 0.79 of the original's Acc and 0.67 of its Edit under MS-TCN
+(``benchmarks/results/yardstick_D3.md``)."""
+
+
+def feature_model(name: str) -> FeatureModel:
+    """The named feature model of :data:`FEATURE_MODELS` (TascondError naming the choices otherwise)."""
+    try:
+        return FEATURE_MODELS[name]
+    except KeyError:
+        raise TascondError(f"feature model must be one of {', '.join(FEATURE_MODELS)}, got {name!r}") from None
