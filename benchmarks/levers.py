@@ -75,6 +75,49 @@ def train(src, seed, work, epochs):
 
     return train_one(src, seed, epochs, work, "cpu")
 
+METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
+
+
+def report(work: Path, yardstick_json: Path, against: str) -> str:
+    """A markdown table: every source's mean per metric over the seeds it has, its retention of the
+    original per metric and averaged, its storage, and its paired difference with ``against`` over the
+    seeds both have (``evaluate.stats.paired_difference``, Student-t 95%)."""
+    from tascond_cli.evaluate.stats import average_retention, paired_difference
+
+    runs: dict[str, dict[int, dict]] = {}
+    sizes: dict[str, int] = {}
+    ys = json.loads(yardstick_json.read_text())
+    for r in ys["runs"]:
+        runs.setdefault(r["source"], {})[r["seed"]] = r["scores"]
+    sizes.update({k: v for k, v in ys["prepared"]["archives"].items()})
+    for line in (work / "lever.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "build" in rec:
+            sizes[rec["build"]["name"]] = rec["build"]["bytes"]
+        else:
+            runs.setdefault(rec["source"], {})[rec["seed"]] = rec["scores"]
+    seeds = sorted(runs["original"])
+    original = {m: float(np.mean([runs["original"][k][m] for k in seeds])) for m in METRICS}
+    train_bytes = ys["prepared"]["train_feature_bytes"]
+    lines = ["| train on | seeds | " + " | ".join(METRICS) + " | retention (per metric) | avg | archive | x | "
+             f"paired − {against} (95%) |", "|---|---|" + "---:|" * (len(METRICS) + 5)]
+    for src, by_seed in runs.items():
+        ks = sorted(by_seed)
+        mean = {m: float(np.mean([by_seed[k][m] for k in ks])) for m in METRICS}
+        ret = [100 * mean[m] / original[m] for m in METRICS]
+        size = sizes.get(src)
+        common = [k for k in ks if k in runs.get(against, {})]
+        if src != against and len(common) >= 2:
+            d = paired_difference([by_seed[k] for k in common], [runs[against][k] for k in common], original)
+            diff = f"{d.mean:+.1f} [{d.low:+.1f}, {d.high:+.1f}]"
+        else:
+            diff = "-"
+        lines.append(f"| {src} | {','.join(map(str, ks))} | " + " | ".join(f"{mean[m]:.1f}" for m in METRICS)
+                     + " | " + " / ".join(f"{r:.0f}" for r in ret) + f" | {average_retention(mean, original):.1f}"
+                     + (f" | {size / 1e3:.0f} KB | {train_bytes / size:.0f}" if size else " | - | -") + f" | {diff} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("work", type=Path, help="A yardstick work folder (holds data/).")
@@ -83,7 +126,13 @@ if __name__ == "__main__":
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--report", type=Path, metavar="YARDSTICK_JSON",
+                    help="Print the table of every run so far (original and mean from this yardstick result).")
+    ap.add_argument("--against", default="tascond", help="The source the paired differences are taken against.")
     a = ap.parse_args()
+    if a.report:
+        print(report(a.work, a.report, a.against))
+        sys.exit(0)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = a.work / "lever.jsonl"
     for name in a.build:
