@@ -267,8 +267,8 @@ FEATURE_MODELS: dict[str, FeatureModel] = {
 ``hard``: the yardstick of issue 10 (docs/synth.md, "The hard yardstick"): weaker action identities
 (``class_scale`` 1) and strong within-segment motion along each action's and each verb's own
 directions (mechanism D, amplitude 3, 0.3-1 Hz), so a segment's dynamics, not only its mean, tell the
-action; the Mean baseline then keeps about 0.79 of the original's Acc and 0.67 of its Edit under MS-TCN
-(``benchmarks/results/yardstick_D3.md``)."""
+action; the Mean baseline then keeps 0.79 of the original's Acc and 0.67 of its Edit under MS-TCN over
+two seeds (``benchmarks/results/yardstick_D3.md``), 0.84 and 0.73 over three (benchmarks/README.md)."""
 
 
 def feature_model(name: str) -> FeatureModel:
