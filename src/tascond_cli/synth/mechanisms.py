@@ -217,16 +217,14 @@ class Mechanisms:
             while i < length:
                 lo, hi = i, min(length, i + max(2, int(round(rng.exponential(on_len)))))
                 if h.look_generic > 0 and rng.random() < h.look_generic:
-                    target = self.generic[int(rng.integers(h.generic_pool))] + m.instance_scale * rng.standard_normal(traj.shape[1])
-                    self._blend(out, a + lo, a + hi, target, rng)
-                    i = hi + int(rng.exponential(off_len)) + 1
-                    continue
-                if neighbours and rng.random() < h.look_neighbor:
-                    other = int(neighbours[int(rng.integers(len(neighbours)))])
+                    look = self.generic[int(rng.integers(h.generic_pool))]
                 else:
-                    other = int(rng.choice(w.partners[int(cls[s])]))
-                target = w.anchors[other, int(rng.integers(m.phases))] + m.instance_scale * rng.standard_normal(traj.shape[1])
-                self._blend(out, a + lo, a + hi, target, rng)
+                    if neighbours and rng.random() < h.look_neighbor:
+                        other = int(neighbours[int(rng.integers(len(neighbours)))])
+                    else:
+                        other = int(rng.choice(w.partners[int(cls[s])]))
+                    look = w.anchors[other, int(rng.integers(m.phases))]
+                self._blend(out, a + lo, a + hi, look + m.instance_scale * rng.standard_normal(traj.shape[1]), rng)
                 i = hi + int(rng.exponential(off_len)) + 1
         return out
 
