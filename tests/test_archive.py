@@ -22,6 +22,8 @@ from tascond_cli.archive import (
     DECODER_KINDS,
     BASE_VERSION,
     FORMAT_VERSION,
+    SHARED_CODES_VERSION,
+    VERSION_OF_KIND,
     HEADER_SIZE,
     MAGIC,
     Archive,
@@ -72,11 +74,14 @@ def make_archive(kind: str = "generator", *, seed: int = 0, k: int = 3, dim: int
             "net.0.bias": rng.standard_normal(7).astype(np.float16),
             "bn.num_batches_tracked": np.array(12, dtype=np.int64),
         }
-    elif kind == "linear":
+    elif kind in ("linear", "lowrank"):
         weights = {
             "components": rng.standard_normal((d, dim)).astype(np.float32),
             "mean": rng.standard_normal(dim).astype(np.float32),
         }
+    config = {"layers": 2, "kind": kind}
+    if kind == "lowrank":  # a strict config: exactly the kind's keys (docs/format.md 6.7)
+        config = {"code_dim": d, "interp": "linear", "floor": None}
     return Archive(
         settings={"method": f"test-{kind}", "dim": dim, "seed": 3, "ips": k, "note": "é ünïcode"},
         class_names=["background", "take", "pour", "stir"],
@@ -87,7 +92,7 @@ def make_archive(kind: str = "generator", *, seed: int = 0, k: int = 3, dim: int
         segment_codes=offsets_from_counts(counts),
         codes=rng.standard_normal((n, d)).astype(code_dtype),
         decoder_kind=kind,
-        decoder_config={"layers": 2, "kind": kind},
+        decoder_config=config,
         decoder_weights=weights,
     )
 
@@ -141,7 +146,10 @@ def test_round_trip_every_decoder_kind(kind: str, tmp_path: Path) -> None:
     assert read_archive(path) == archive
     with open(path, "rb") as fh:
         assert read_archive(fh) == archive
-    assert read_version(path) == BASE_VERSION == (1, 0)  # nothing of 1.1 used: a 1.0 reader reads it
+    # a kind of 1.0 uses nothing of 1.1 or 1.2: a 1.0 reader reads it; a later kind is written with its version
+    assert read_version(path) == archive.version == VERSION_OF_KIND.get(kind, BASE_VERSION)
+    assert read_version(path) == ((1, 2) if kind == "lowrank" else (1, 0))
+    assert max(VERSION_OF_KIND.values()) == FORMAT_VERSION == (1, 2)  # the newest version: lowrank's
 
 
 def test_round_trip_keeps_types_and_helpers() -> None:
@@ -417,7 +425,16 @@ def test_wrong_dtypes() -> None:
     strings = np.array(["x"] * s, dtype=h5py.string_dtype())
     expect_error(mutated(replace("segments/labels", strings)), "/segments/labels: must be a 1-D integer")
     expect_error(mutated(replace("segments/lengths", np.ones((s, 1), np.int64))), "/segments/lengths: must be a 1-D")
-    expect_error(mutated(replace("codes", a.codes.astype(np.float64))), "/codes: must be a 2-D float16 or float32")
+    expect_error(mutated(replace("codes", a.codes.astype(np.float64))), "/codes: must be a 2-D float16, float32 or int8")
+    expect_error(mutated(replace("codes", a.codes.astype(np.int16))), "/codes: must be a 2-D float16, float32 or int8")
+    # int8 codes are lowrank's alone (docs/format.md 4.5): every other kind refuses them, naming itself
+    int8 = np.clip(np.rint(a.codes), -127, 127).astype(np.int8)
+    expect_error(mutated(replace("codes", int8)),
+                 "/codes: dtype must be float16 or float32 for decoder kind 'generator', not int8")
+    for kind in ("identity", "linear"):
+        b = make_archive(kind)
+        expect_error(mutated(replace("codes", b.codes.astype(np.int8)), b),
+                     f"/codes: dtype must be float16 or float32 for decoder kind '{kind}', not int8")
     expect_error(mutated(replace("videos/names", np.arange(3))), "/videos/names: must be a 1-D array of variable-length")
     expect_error(mutated(replace("decoder/weights/net.0.bias", strings)), "net.0.bias: dtype object not allowed")
     expect_error(mutated(replace("decoder/weights/net.0.bias", np.ones(3, bool))), "net.0.bias: dtype bool not allowed")
@@ -614,7 +631,7 @@ def test_shared_codes_round_trip_as_version_1_1(tmp_path) -> None:
     shared = sharing(base, {2: 1, 5: 4, 7: 0})
     path = tmp_path / "s.tcd"
     write_archive(shared, path)
-    assert read_version(path) == FORMAT_VERSION == (1, 1)
+    assert read_version(path) == SHARED_CODES_VERSION == (1, 1)
     back = read_archive(path)
     assert back == shared and back.num_codes == base.num_codes - 3 - 2 - 8
     # segment 2 (3 frames) reuses segment 1's 8 codes: chunks use codes 0, 2, 5 of them

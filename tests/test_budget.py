@@ -19,7 +19,7 @@ from tascond_cli.methods._base import open_train
 from conftest import make_tiny_dataset
 
 runner = CliRunner()
-FAST = ["--steps", "5", "--invert-iters", "1", "--latent", "8", "--device", "cpu"]
+FAST = ["--method", "tascond", "--steps", "5", "--invert-iters", "1", "--latent", "8", "--device", "cpu"]
 BASE = Config(device="cpu").with_(generator__steps=5, inversion__iters=1, generator__latent=8)
 
 

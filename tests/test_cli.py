@@ -28,7 +28,7 @@ def test_no_args_shows_help():
 
 
 KEY_FLAGS = {
-    "demo": ["--videos", "--dim", "--steps", "--epochs", "--seeds", "--device", "--seed", "--force", "--json"],
+    "demo": ["--videos", "--dim", "--epochs", "--seeds", "--device", "--seed", "--force", "--json"],
     "info": ["--split", "--json"],
     "synth": ["--profile", "--labels-from", "--videos", "--split", "--subsample", "--dim", "--seed", "--features", "--force", "--json"],
     "condense": ["--output", "--split", "--ips", "--ratio", "--sampling", "--others", "--latent", "--hidden", "--steps",

@@ -21,7 +21,7 @@ from tascond_cli.restore import ArchiveDataset, ArchiveDecoder, restore_archive
 from conftest import make_tiny_dataset
 
 runner = CliRunner()
-FAST = ["--steps", "30", "--invert-iters", "10", "--hidden", "32", "--latent", "8", "--device", "cpu"]
+FAST = ["--method", "tascond", "--steps", "30", "--invert-iters", "10", "--hidden", "32", "--latent", "8", "--device", "cpu"]
 FAST_CONFIG = Config(device="cpu").with_(generator__steps=30, inversion__iters=10, generator__hidden=32, generator__latent=8)
 
 
@@ -257,12 +257,15 @@ def test_missing_archive_and_folder(tmp_path, tiny):
 def test_condense_bad_inputs(tmp_path, tiny):
     result = runner.invoke(app, ["condense", str(tmp_path / "nope"), "-o", str(tmp_path / "a.tcd")])
     assert result.exit_code == 1 and "nope" in result.stderr
-    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), "--ratio", "0"])
+    gen = ["--method", "tascond"]
+    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), *gen, "--ratio", "0"])
     assert result.exit_code == 1 and "--ratio" in result.stderr
-    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), "--sampling", "best"])
+    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), *gen, "--sampling", "best"])
     assert result.exit_code == 1 and "sampling" in result.stderr
-    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), "--device", "cuda:7"])
+    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), *gen, "--device", "cuda:7"])
     assert result.exit_code == 1 and "cuda" in result.stderr.lower()
+    result = runner.invoke(app, ["condense", str(tiny), "-o", str(tmp_path / "a.tcd"), "--method", "bogus"])
+    assert result.exit_code == 1 and "--method" in result.stderr
     assert not (tmp_path / "a.tcd").exists()
 
 

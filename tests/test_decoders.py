@@ -52,14 +52,16 @@ def archive_of(kind: str) -> Archive:
 
 
 def test_every_kind_is_registered_with_its_check_and_decode() -> None:
-    assert list(DECODERS) == ["generator", "identity", "linear", "zeros", "random"]
+    assert list(DECODERS) == ["generator", "identity", "linear", "zeros", "random", "lowrank"]
     for name, kind in DECODERS.items():
         assert isinstance(kind, DecoderKind) and kind.name == name
         assert isinstance(kind.stores_codes, bool) and isinstance(kind.takes_weights, bool)
         assert callable(kind.check) and type(kind).bind is not DecoderKind.bind, name
         assert get_decoder_kind(name) is kind
     assert [k for k, v in DECODERS.items() if not v.stores_codes] == ["zeros", "random"]
-    assert [k for k, v in DECODERS.items() if v.takes_weights] == ["generator", "linear", "random"]
+    assert [k for k, v in DECODERS.items() if v.takes_weights] == ["generator", "linear", "random", "lowrank"]
+    assert {k: v.code_dtypes for k, v in DECODERS.items() if v.code_dtypes != ("float16", "float32")} == {
+        "lowrank": ("float16", "float32", "int8")}
     with pytest.raises(TypeError):
         DECODERS["mine"] = DECODERS["zeros"]  # type: ignore[index]
 

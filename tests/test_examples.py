@@ -33,7 +33,7 @@ def _env() -> dict:
 def test_pipeline_example(tmp_path):
     data = make_tiny_dataset(tmp_path / "data", n_train=4, n_test=2, dim=8, seed=5)
     work = tmp_path / "work"
-    condense = ["--steps", "20", "--hidden", "16", "--latent", "4", "--invert-iters", "3", "--device", "cpu"]
+    condense = ["--method", "tascond", "--steps", "20", "--hidden", "16", "--latent", "4", "--invert-iters", "3", "--device", "cpu"]
     proc = subprocess.run(
         ["bash", str(EXAMPLES / "pipeline.sh"), str(data), str(work), *condense],
         capture_output=True, text=True, env=_env(), timeout=300,
@@ -69,7 +69,7 @@ def test_train_from_archive_example(tmp_path):
 
 def test_demo_runs_end_to_end(tmp_path):
     folder = tmp_path / "demo"
-    args = ["demo", str(folder), "--videos", "3", "--dim", "8", "--steps", "10", "--epochs", "1", "--seeds", "1",
+    args = ["demo", str(folder), "--videos", "3", "--dim", "8", "--epochs", "1", "--seeds", "1",
             "--device", "cpu"]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output

@@ -10,7 +10,10 @@ decode with plain numpy. They import nothing from tascond. The tests then compar
 - an archive made by ``tascond condense`` (the CLI, tiny settings, ``--residual``, borrowing): what the
   real writer produces, float16 weights of a trained network;
 - in-memory variants: other network configurations (activations, layers, F = 0, no chunk or length
-  input, linear output with a residual), ``rho = 0``, the ``identity`` and ``zeros`` kinds.
+  input, linear output with a residual), ``rho = 0``, the ``identity`` and ``zeros`` kinds;
+- the ``lowrank`` kind (section 6.7, version 1.2): archives made by ``tascond condense`` (its default
+  method) and in-memory ones covering ``step`` and ``linear``, int8 codes with ``code_scale``, float codes,
+  the residual noise in the ``full`` and ``complement`` spaces, a floor, and shared codes.
 
 Tolerance. The network (section 6.3) is float32 arithmetic in which the order of a matrix product's
 sums is not specified (section 6.6): numpy here and torch in tascond differ by a few float32 ulps per
@@ -157,6 +160,49 @@ def ar1_noise(seed: int, v: int, dim: int, frames: int, rho: float) -> np.ndarra
     return e
 
 
+def lowrank_codes(seg_codes: list[np.ndarray], lengths: np.ndarray, interp: str) -> np.ndarray:
+    """Per frame of a video, its code ``z_t`` (F, d) float32 (§6.7 step 2)."""
+    out = []
+    for codes, length in zip(seg_codes, lengths.tolist()):
+        n = codes.shape[0]
+        t = np.arange(length)
+        i = ((t + 1) * n - 1) // length  # the frame's chunk (§5)
+        if interp == "step" or n == 1:
+            out.append(codes[i])
+            continue
+        assert interp == "linear", interp
+        lo, hi = (lambda k: k * length // n), (lambda k: (k + 1) * length // n)
+        j = np.clip(np.where(2 * t >= lo(i) + hi(i) - 1, i, i - 1), 0, n - 2)
+        num = 2 * t - (lo(j) + hi(j) - 1)
+        den = (lo(j + 1) + hi(j + 1)) - (lo(j) + hi(j))
+        w = np.clip(num / den, 0.0, 1.0).astype(np.float32)[:, None]  # float64 division, then float32
+        a, b = codes[j], codes[j + 1]
+        out.append(a + w * (b - a))
+    return np.concatenate(out)
+
+
+def lowrank_features(a: dict, v: int, seg_codes: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """The ``lowrank`` kind (§6.7): scaled codes, interpolated, on the basis; noise; floor."""
+    cfg, weights = a["config"], a["weights"]
+    assert set(cfg) <= {"code_dim", "interp", "floor", "residual_rho", "residual_space"}
+    assert cfg["code_dim"] == a["codes"].shape[1] and a["version"] >= (1, 2)
+    if "code_scale" in weights:  # step 1
+        seg_codes = [z * weights["code_scale"].astype(np.float32) for z in seg_codes]
+    z = lowrank_codes(seg_codes, lengths, cfg["interp"])  # step 2
+    comp = weights["components"].astype(np.float32)  # (d, D)
+    x = np.ascontiguousarray((z @ comp + weights["mean"].astype(np.float32)).T)  # step 3: (D, T)
+    if "residual_rho" in cfg:  # step 4
+        dim, total = x.shape
+        e = ar1_noise(int(a["settings"].get("seed", 0)), v, dim, total, float(cfg["residual_rho"]))
+        noise = weights["residual.std"].astype(np.float32)[:, None] * e
+        if cfg.get("residual_space", "full") == "complement":
+            noise = noise - comp.T @ (comp @ noise)
+        x = x + noise
+    if cfg["floor"] is not None:  # step 5
+        x = np.maximum(x, np.float32(cfg["floor"]))
+    return x
+
+
 def spec_features(a: dict, v: int) -> np.ndarray:
     """Video ``v``'s restored features (D, T) float32, from format.md §6 alone."""
     segs = range(int(a["segment_offsets"][v]), int(a["segment_offsets"][v + 1]))
@@ -173,6 +219,8 @@ def spec_features(a: dict, v: int) -> np.ndarray:
         seg_codes = [drawn[starts[k] : starts[k + 1]] for k in range(len(counts))]
     else:
         seg_codes = [_segment_codes(a, s) for s in segs]
+    if kind == "lowrank":
+        return lowrank_features(a, v, seg_codes, lengths)
     z, cls, c, u, big_l = _frames(seg_codes, labels, lengths)
     if kind == "identity":
         return np.ascontiguousarray(z.T)
@@ -259,8 +307,9 @@ def test_condensed_archive(tmp_path: Path) -> None:
     data = make_tiny_dataset(tmp_path / "tiny", n_train=4, dim=8)
     out = tmp_path / "c.tcd"
     subprocess.run(
-        [sys.executable, "-m", "tascond_cli", "condense", str(data), "-o", str(out), "--ips", "3", "--latent", "4",
-         "--hidden", "16", "--steps", "3", "--invert-iters", "5", "--residual", "--device", "cpu", "--seed", "3"],
+        [sys.executable, "-m", "tascond_cli", "condense", str(data), "-o", str(out), "--method", "tascond",
+         "--ips", "3", "--latent", "4", "--hidden", "16", "--steps", "3", "--invert-iters", "5", "--residual",
+         "--device", "cpu", "--seed", "3"],
         check=True, capture_output=True, timeout=120,
     )
     a = _compare(out.read_bytes())
@@ -354,3 +403,97 @@ def test_exact_kinds(kind: str) -> None:
     if kind == "identity":  # segment 3 (3 frames) reuses segment 0's 2 codes
         x = spec_features(a, 1)
         np.testing.assert_array_equal(x[:, 7:], a["codes"][[0, 1, 1]].astype(np.float32).T)
+
+
+# --------------------------------------------------------------------------- the lowrank kind (§6.7)
+
+
+@pytest.mark.parametrize("args", [[], ["--interp", "step", "--noise", "full", "--code-dtype", "float16"]],
+                         ids=["defaults", "step-full-float16"])
+def test_condensed_lowrank_archive(tmp_path: Path, args: list[str]) -> None:
+    """``tascond condense`` (default method ``lowrank``): int8 codes, linear, complement noise, floor 0."""
+    from conftest import make_tiny_dataset
+    from typer.testing import CliRunner  # in-process: start-up is most of a subprocess's time
+
+    from tascond_cli.cli import app
+
+    data = make_tiny_dataset(tmp_path / "tiny", n_train=4, dim=8)
+    out = tmp_path / "l.tcd"
+    result = CliRunner().invoke(app, ["condense", str(data), "-o", str(out), "--code-dim", "3", "--seed", "5", *args])
+    assert result.exit_code == 0, result.output
+    a = _compare(out.read_bytes())
+    assert a["version"] == (1, 2) and a["kind"] == "lowrank" and a["config"]["floor"] == 0
+    assert "residual.std" in a["weights"] and a["settings"]["seed"] == 5
+    if args:
+        assert a["codes"].dtype == np.float16 and a["config"]["interp"] == "step"
+        assert "residual_space" not in a["config"] and "code_scale" not in a["weights"]
+    else:
+        assert a["codes"].dtype == np.int8 and a["config"]["interp"] == "linear"
+        assert a["config"]["residual_space"] == "complement" and "code_scale" in a["weights"]
+
+
+def _lowrank_archive(interp: str, codes: str, residual: str | None, floor, shared: bool):
+    """5 segments over 2 videos (1 to 23 frames, 1 code to one per frame); d = 3, D = 6."""
+    from tascond_cli.archive import Archive
+
+    rng = np.random.default_rng(len(interp) + 7 * len(codes) + (residual is None))
+    lengths = np.array([5, 1, 23, 9, 12], dtype=np.int64)
+    counts = np.array([2, 1, 6, 9, 0 if shared else 4])
+    values = rng.standard_normal((int(counts.sum()), 3)).astype(np.float32) * 3
+    components = np.linalg.qr(rng.standard_normal((6, 3)))[0].T  # orthonormal rows (3, 6)
+    weights = {"components": components.astype(np.float16), "mean": rng.standard_normal(6).astype(np.float32)}
+    config = {"code_dim": 3, "interp": interp, "floor": floor}
+    if codes == "int8":
+        scale = (np.abs(values).max(0) / 127).astype(np.float32)
+        weights["code_scale"] = scale
+        stored = np.rint(values / scale).astype(np.int8)
+    else:
+        stored = values.astype(codes)
+        if codes == "float32":  # a scale is allowed with float codes too
+            weights["code_scale"] = np.array([0.5, 1.0, 2.0], np.float32)
+    if residual:
+        weights["residual.std"] = np.linspace(0.1, 1.0, 6).astype(np.float16)
+        config.update(residual_rho=0.7, residual_space=residual)
+    return Archive(
+        settings={"method": "lowrank", "dim": 6, "seed": 12},
+        class_names=["a", "b", "c"],
+        video_names=["v0", "v1"],
+        video_segments=np.array([0, 3, 5], dtype=np.int64),
+        segment_labels=np.array([0, 1, 2, 0, 1], dtype=np.int32),
+        segment_lengths=lengths,
+        segment_codes=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        codes=stored,
+        decoder_kind="lowrank",
+        decoder_config=config,
+        decoder_weights=weights,
+        segment_sources=np.array([-1, -1, -1, -1, 2]) if shared else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "interp, codes, residual, floor, shared",
+    [
+        ("step", "float16", None, None, False),
+        ("linear", "float32", None, None, False),
+        ("linear", "int8", "full", 0, False),
+        ("linear", "int8", "complement", -0.5, True),
+        ("step", "int8", "complement", 0.25, False),
+        ("linear", "float16", "full", None, True),
+    ],
+    ids=["step-f16", "linear-f32-scaled", "linear-int8-full-floor0", "linear-int8-complement-shared",
+         "step-int8-complement-floor", "linear-f16-full-shared"],
+)
+def test_lowrank_variants(interp: str, codes: str, residual, floor, shared: bool) -> None:
+    a = _compare(_bytes(_lowrank_archive(interp, codes, residual, floor, shared)))
+    assert a["version"] == (1, 2) and a["codes"].dtype == np.dtype(codes)
+    x = spec_features(a, 1)
+    if floor is not None:
+        assert x.min() >= np.float32(floor) and (x == np.float32(floor)).any()
+    if residual == "complement":  # the noise has no part in the basis
+        comp = a["weights"]["components"].astype(np.float32)
+        smooth = dict(a, config={k: v for k, v in a["config"].items() if k not in ("residual_rho", "residual_space")},
+                      weights={k: v for k, v in a["weights"].items() if k != "residual.std"})
+        noisy = dict(a, config={**a["config"], "floor": None})
+        smooth["config"]["floor"] = None
+        noise = spec_features(noisy, 1) - spec_features(smooth, 1)
+        assert np.abs(noise).max() > 0.1 and np.abs(comp @ noise).max() < 1e-2 * np.abs(noise).max()

@@ -24,6 +24,7 @@ __all__ = [
     "codes_per_segment",
     "frame_chunk",
     "frame_code_index",
+    "frame_interpolation",
     "frame_layout",
     "frame_segments",
     "offsets_from_counts",
@@ -142,6 +143,34 @@ def frame_layout(lengths: Any, counts: Any) -> tuple[np.ndarray, np.ndarray, np.
 def frame_code_index(lengths: Any, counts: Any) -> np.ndarray:
     """For every frame of consecutive segments, the row of its code (int64, length ``sum(lengths)``)."""
     return frame_layout(lengths, counts)[1]
+
+
+def frame_interpolation(lengths: Any, counts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame of consecutive segments, the two code rows it interpolates between and the weight of
+    the second: ``(row_a, row_b, w)``, the frame's value being ``(1 - w) * code[row_a] + w * code[row_b]``.
+
+    The knots are the chunks' centres: chunk ``i`` of ``[lo, hi)`` has its centre at ``(lo + hi - 1) / 2``.
+    Frame ``t`` of a segment with ``n >= 2`` chunks takes the knots ``j, j + 1`` with ``j`` the last chunk
+    whose centre is at most ``t`` (clipped to ``[0, n - 2]``) and ``w = clip((t - m_j) / (m_{j+1} - m_j), 0, 1)``;
+    frames before the first centre or after the last take that code (``w`` 0 or 1). A segment with one
+    code has ``row_b == row_a`` and ``w = 0``. Integer arithmetic is exact; ``w`` is float64 from the
+    exact integers ``2t - (lo_j + hi_j - 1)`` and ``(lo_{j+1} + hi_{j+1}) - (lo_j + hi_j)``
+    (docs/format.md, section 6.7).
+    """
+    lengths, counts = check_layout(lengths, counts)
+    seg, local, seg_len = _frame_segments(lengths)
+    n = counts[seg]
+    chunk, lo, hi = frame_chunk(local, seg_len, n)
+    first = offsets_from_counts(counts)[:-1][seg]
+    j = np.where(2 * local >= lo + hi - 1, chunk, chunk - 1)
+    j = np.clip(j, 0, np.maximum(n - 2, 0))
+    lo_j, hi_j = j * seg_len // n, (j + 1) * seg_len // n
+    hi_k = np.minimum(j + 2, n) * seg_len // n  # end of chunk j + 1 (its start is hi_j)
+    num = 2 * local - (lo_j + hi_j - 1)
+    den = (hi_j + hi_k) - (lo_j + hi_j)
+    two = n >= 2
+    w = np.where(two, np.clip(num / np.where(two, den, 1), 0.0, 1.0), 0.0)
+    return first + j, first + np.where(two, j + 1, j), w
 
 
 def segment_position(lengths: Any) -> np.ndarray:

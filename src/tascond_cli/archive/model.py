@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tascond_cli.archive.constants import BASE_VERSION, FORMAT_VERSION
+from tascond_cli.archive.constants import BASE_VERSION, SHARED_CODES_VERSION, VERSION_OF_KIND
 from tascond_cli.chunks import frame_code_index, offsets_from_counts
 from tascond_cli.errors import TascondError
 
@@ -132,8 +132,12 @@ class Archive:
 
     @property
     def version(self) -> tuple[int, int]:
-        """The format version this content needs: 1.1 when segments share codes, else 1.0."""
-        return FORMAT_VERSION if self.segment_sources is not None else BASE_VERSION
+        """The oldest format version that has what this content uses: 1.2 for a ``lowrank`` decoder, 1.1
+        when segments share codes, else 1.0."""
+        needs = [BASE_VERSION, VERSION_OF_KIND.get(self.decoder_kind, BASE_VERSION)]
+        if self.segment_sources is not None:
+            needs.append(SHARED_CODES_VERSION)
+        return max(needs)
 
     def segment_code_rows(self, s: int) -> np.ndarray:
         """Rows of :attr:`codes` that segment ``s`` decodes with, in chunk order (int64).

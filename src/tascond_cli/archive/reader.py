@@ -143,8 +143,8 @@ class _Hdf5Reader:
 
     def codes(self, path: str) -> np.ndarray:
         ds = self.dataset(path)
-        if ds.dtype not in (np.dtype(np.float16), np.dtype(np.float32)) or ds.ndim != 2:
-            raise ArchiveError(f"{path}: must be a 2-D float16 or float32 array, not {ds.dtype} {ds.shape}")
+        if ds.dtype not in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.int8)) or ds.ndim != 2:
+            raise ArchiveError(f"{path}: must be a 2-D float16, float32 or int8 array, not {ds.dtype} {ds.shape}")
         return np.asarray(ds[()])
 
     def weights(self, path: str) -> dict[str, np.ndarray]:

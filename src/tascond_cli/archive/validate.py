@@ -115,8 +115,9 @@ def _check_codes(a: Archive, kind: DecoderKind, lengths: np.ndarray) -> tuple[np
     """Codes, segment code offsets and code sources, checked; sources are ``None`` when no segment reuses."""
     n_segments = lengths.shape[0]
     codes = np.asarray(a.codes)
-    if codes.dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
-        raise ArchiveError(f"{P_CODES}: dtype must be float16 or float32, not {codes.dtype}")
+    if codes.dtype not in [np.dtype(t) for t in kind.code_dtypes]:
+        allowed = " or ".join(kind.code_dtypes)
+        raise ArchiveError(f"{P_CODES}: dtype must be {allowed} for decoder kind '{kind.name}', not {codes.dtype}")
     if codes.ndim != 2:
         raise ArchiveError(f"{P_CODES}: must be 2-D (codes, code dim), not shape {codes.shape}")
     n_codes = codes.shape[0]

@@ -1,18 +1,34 @@
-"""``tascond condense``: a dataset's training split in, one small archive out (method ``tascond``)."""
+"""``tascond condense``: a dataset's training split in, one small archive out (``--method lowrank``, the
+default, or ``tascond``, the generator and network inversion of the paper)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from tascond_cli.cli import options as o
 from tascond_cli.cli._common import check_output, err, handle_errors, human_bytes, report_archive, run_phases, warn
 from tascond_cli.errors import TascondError
-from tascond_cli.methods import METHODS
+from tascond_cli.methods import CONDENSERS, METHODS
 
 D = o.DEFAULTS
 
 BUDGET_KNOBS = {"ratio": "sampling.ratio", "ips": "generator.ips", "hidden": "generator.hidden"}
-"""The options a budget may choose, by parameter name: a budget never changes one the user typed."""
+"""The options a budget may choose for ``tascond``, by parameter name: a budget never changes one the user typed."""
+LOWRANK_BUDGET_KNOBS = {"stride": "lowrank.stride", "code_dim": "lowrank.dim"}
+"""The same for ``lowrank``."""
+TRIES = 4
+"""``lowrank`` archives built at most to fit a budget (the finest candidates first)."""
+GENERATOR_ONLY = ("ips", "ratio", "sampling", "others", "latent", "hidden", "steps", "invert_iters", "invert_frames",
+                  "residual")
+"""Options of the generator method (``--method tascond``) alone."""
+LOWRANK_ONLY = ("code_dim", "stride", "interp", "floor", "noise")
+"""Options of ``--method lowrank`` alone."""
+MethodName = Annotated[
+    str, typer.Option("--method", "-m", help=f"{' or '.join(CONDENSERS)}: {METHODS[CONDENSERS[0]].summary} "
+                      f"(the default), or {METHODS[CONDENSERS[1]].summary}.")
+]
 
 
 @handle_errors
@@ -20,7 +36,14 @@ def condense(
     ctx: typer.Context,
     data: o.Data,
     output: o.Output,
+    method: MethodName = CONDENSERS[0],
     split: o.Split = D.split,
+    code_dim: o.CodeDim = D.lowrank.dim,
+    stride: o.Stride = D.lowrank.stride,
+    interp: o.Interp = D.lowrank.interp,
+    floor: o.Floor = D.lowrank.floor,
+    noise: o.Noise = D.lowrank.noise,
+    code_dtype: o.CondenseCodeDtype = D.storage.code_dtype,
     ips: o.Ips = str(D.generator.ips),
     ratio: o.Ratio = METHODS["tascond"].default_ratio,
     sampling: o.Sampling = D.sampling.strategy,
@@ -39,34 +62,99 @@ def condense(
     as_json: o.ArchiveJson = False,
 ) -> None:
     """Condense a dataset's training split into one small .tcd archive."""
-    from tascond_cli.methods import condense_dataset
+    from tascond_cli.methods import make_baseline
 
+    if method not in CONDENSERS:
+        raise TascondError(f"--method must be one of {', '.join(CONDENSERS)}, got {method!r}")
+    _check_options(ctx, method)
     check_output(output, force)
-    config = o.config_from(
-        split=split, ips=ips, ratio=ratio, sampling=sampling, others=others, latent=latent, hidden=hidden,
-        steps=steps, invert_iters=invert_iters, invert_frames=invert_frames, residual=residual, device=device,
-        seed=seed,
-    )
-    config.for_method(METHODS["tascond"])  # checked before any work
+    options = dict(split=split, code_dtype=code_dtype, device=device, seed=seed)
+    if method == "lowrank":
+        options.update(code_dim=code_dim, stride=stride, interp=interp, floor=floor, noise=noise)
+    else:
+        options.update(ips=ips, ratio=ratio, sampling=sampling, others=others, latent=latent, hidden=hidden,
+                       steps=steps, invert_iters=invert_iters, invert_frames=invert_frames, residual=residual)
+    config = o.config_from(**options)
+    config.for_method(METHODS[method])  # checked before any work
     if budget is None:
         if budget_target:
             raise TascondError("--budget-target needs --budget SIZE")
-        result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
+        result = run_phases(lambda on_phase: make_baseline(method, data, config, on_phase))
         report_archive(result, output, force, as_json, "condensed")
         return
-    _condense_within(ctx, data, output, config, budget, budget_target, force, as_json)
+    if method == "lowrank":
+        _lowrank_within(ctx, data, output, config, budget, budget_target, force, as_json)
+    else:
+        _condense_within(ctx, data, output, config, budget, budget_target, force, as_json)
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` (by name: typer's context may come from its own copy of click)."""
+    return getattr(ctx.get_parameter_source(name), "name", None) not in ("DEFAULT", None)
+
+
+def _check_options(ctx: typer.Context, method: str) -> None:
+    """An option of the other method is an error, not silently ignored."""
+    other = GENERATOR_ONLY if method == "lowrank" else LOWRANK_ONLY
+    typed = [name for name in other if _typed(ctx, name)]
+    if typed:
+        flag = "--" + typed[0].replace("_", "-")
+        owner = "tascond" if method == "lowrank" else "lowrank"
+        raise TascondError(f"{flag} applies to --method {owner}, not {method}")
+
+
+def _check_size(result, plan, target: bool) -> None:
+    """The real archive against the budget: an error (nothing written), or a warning with ``target``."""
+    from tascond_cli.archive import archive_bytes
+
+    size = len(archive_bytes(result.archive))  # exactly the bytes write_archive writes
+    over = (f"the archive is {human_bytes(size)} ({size:,} bytes), over the budget {plan.spec} "
+            f"({plan.budget:,} bytes; estimated at most {plan.estimate['total']:,})")
+    if size > plan.budget and not target:
+        raise TascondError(f"{over}; nothing written (--budget-target makes this a warning)")
+    if size > plan.budget:
+        warn(over)
+
+
+def _lowrank_within(ctx: typer.Context, data, output: str, config, spec: str, target: bool, force: bool,
+                    as_json: bool) -> None:
+    """``--budget`` for ``lowrank``: plan from the labels, condense, check the real size, report."""
+    from dataclasses import replace
+
+    from tascond_cli.methods import METHODS, make_baseline
+    from tascond_cli.methods.budget_lowrank import plan_lowrank
+
+    from tascond_cli.archive import archive_bytes
+
+    fixed = [f for name, f in LOWRANK_BUDGET_KNOBS.items() if _typed(ctx, name)]
+    resolved = config.for_method(METHODS["lowrank"])
+    plans = plan_lowrank(data, resolved, spec, fixed)[:TRIES]
+
+    def work(on_phase):  # int8 codes are estimated, not bounded: the next candidate when one is over
+        for plan in plans:
+            result = make_baseline("lowrank", data, plan.config, on_phase)
+            archive = replace(result.archive, settings={**result.archive.settings, "budget": plan.record()})
+            result = replace(result, archive=archive)
+            if len(archive_bytes(archive)) <= plan.budget:
+                break
+        return result, plan
+
+    result, plan = run_phases(work)
+    _check_size(result, plan, target)
+    if not as_json:
+        err().print(f"budget {plan.spec} ({human_bytes(plan.budget)}): chose {plan.describe()}; "
+                    f"estimated {human_bytes(plan.estimate['total'])}")
+    report_archive(result, output, force, as_json, "condensed", extra={"budget": plan.record()})
 
 
 def _condense_within(ctx: typer.Context, data, output: str, config, spec: str, target: bool, force: bool,
                      as_json: bool) -> None:
-    """``--budget``: plan (errors before any training), condense, check the real size, report."""
-    from tascond_cli.archive import archive_bytes
+    """``--budget`` for ``tascond``: plan (errors before any training), condense, check the real size, report."""
     from tascond_cli.methods import ConfigError
     from tascond_cli.methods.budget import condense_within, describe, parse_budget
 
     wanted = parse_budget(spec)
-    # by name: typer's context may come from its own copy of click, with its own ParameterSource
-    fixed = [f for name, f in BUDGET_KNOBS.items() if getattr(ctx.get_parameter_source(name), "name", None) != "DEFAULT"]
+    fixed = [f for name, f in BUDGET_KNOBS.items() if _typed(ctx, name)]
     plans = []
 
     def work(on_phase):
@@ -84,13 +172,7 @@ def _condense_within(ctx: typer.Context, data, output: str, config, spec: str, t
 
     result = run_phases(work)
     plan = plans[0]
-    size = len(archive_bytes(result.archive))  # exactly the bytes write_archive writes
-    over = (f"the archive is {human_bytes(size)} ({size:,} bytes), over the budget {plan.spec} "
-            f"({plan.budget:,} bytes; estimated at most {plan.estimate['total']:,})")
-    if size > plan.budget and not target:
-        raise TascondError(f"{over}; nothing written (--budget-target makes this a warning)")
-    if size > plan.budget:
-        warn(over)
+    _check_size(result, plan, target)
     if not as_json:
         err().print(
             f"budget {plan.spec} ({human_bytes(plan.budget)}): chose {describe(plan)}; "

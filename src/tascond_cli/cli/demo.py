@@ -20,7 +20,6 @@ def demo(
         Optional[int], typer.Option(min=2, help="Training (and test) videos of the GTEA-like set. Default: all 21 + 7.")
     ] = None,
     dim: Annotated[int, typer.Option(min=1, help="Feature dimension.")] = 128,
-    steps: Annotated[int, typer.Option(min=1, help="Generator training steps.")] = 1000,
     epochs: Annotated[int, typer.Option(min=1, help="MS-TCN training epochs.")] = 20,
     seeds: Annotated[int, typer.Option(min=1, help="MS-TCN runs per source.")] = 2,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
@@ -47,7 +46,7 @@ def demo(
     folder.mkdir(parents=True)
     data = folder / "data"
     _synthesize(data, videos, dim, seed)
-    archive, made, size, baselines = _make_archives(folder, data, steps, resolved, seed)
+    archive, made, size, baselines = _make_archives(folder, data, seed)
     restored = folder / "restored"
     _step(f"tascond restore {archive} -o {restored}")
     restore_summary = restore_archive(made, restored, device=resolved)
@@ -84,16 +83,14 @@ def _synthesize(data: Path, videos: int | None, dim: int, seed: int) -> None:
          f"{summary.classes} actions, {human_bytes(summary.bytes)}")
 
 
-def _make_archives(folder: Path, data: Path, steps: int, device: str, seed: int):
+def _make_archives(folder: Path, data: Path, seed: int):
     """Our archive (its path, the archive and its size) and the mean and blind baselines' paths."""
     from tascond_cli.archive import write_archive
-    from tascond_cli.methods import Config, condense_dataset, make_baseline
+    from tascond_cli.methods import Config, make_baseline
 
     archive = folder / "tascond.tcd"
-    # 21 training videos are too few to leave half without codes (benchmarks/README.md, GTEA-like set)
-    config = Config(device=device, seed=seed).with_(sampling__ratio=1.0, generator__steps=steps)
-    _step(f"tascond condense {data} -o {archive} --ratio 1 --steps {steps} --seed {seed}")
-    result = run_phases(lambda on_phase: condense_dataset(data, config, on_phase))
+    _step(f"tascond condense {data} -o {archive} --seed {seed}")
+    result = run_phases(lambda on_phase: make_baseline("lowrank", data, Config(seed=seed), on_phase))
     size = write_archive(result.archive, archive)
     _say(f"  {human_bytes(result.train_bytes)} of training features -> {human_bytes(size)} "
          f"({result.train_bytes / size:.1f}x), reconstruction error {result.error:.3f}")
@@ -125,5 +122,5 @@ def _evaluate(data, archive, size, restored, baselines, epochs, seeds, device, s
         archive_source(baselines["blind"], dataset, "blind", device=device),
     ]
     # the restored folder costs what its archive costs
-    sources[1] = dataclasses.replace(sources[1], storage_bytes=size, path=archive, method="tascond")
+    sources[1] = dataclasses.replace(sources[1], storage_bytes=size, path=archive, method="lowrank")
     return train_sources(dataset, sources, TrainConfig(epochs=epochs, seed=seed, device=device), seeds)

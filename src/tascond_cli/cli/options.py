@@ -21,6 +21,8 @@ DEFAULTS = Config()
 
 GENERATOR = "Generator"
 """Help panel of the generator's options."""
+LOWRANK = "Low-rank codec"
+"""Help panel of the ``lowrank`` method's options."""
 
 FIELDS = {
     "split": "split",
@@ -36,6 +38,11 @@ FIELDS = {
     "code_dtype": "storage.code_dtype",
     "residual": "storage.residual",
     "pca_dim": "storage.pca_dim",
+    "code_dim": "lowrank.dim",
+    "stride": "lowrank.stride",
+    "interp": "lowrank.interp",
+    "floor": "lowrank.floor",
+    "noise": "lowrank.noise",
     "device": "device",
     "seed": "seed",
 }
@@ -126,9 +133,35 @@ Residual = Annotated[
 ]
 CodeDtype = Annotated[
     Optional[str],
-    typer.Option(help=f"float16 or float32. Default: {_method_defaults('default_code_dtype')}."),
+    typer.Option(help=f"float16 or float32 (lowrank: also int8). Default: {_method_defaults('default_code_dtype')}."),
+]
+CondenseCodeDtype = Annotated[
+    Optional[str],
+    typer.Option("--code-dtype", help="int8 (with a scale per dimension), float16 or float32. Default: int8 for "
+                 "lowrank, float16 for tascond."),
 ]
 PcaDim = Annotated[int, typer.Option(min=1, help="pca: dimensions kept.")]
+CodeDim = Annotated[
+    int, typer.Option(min=1, help="Principal directions kept: the width of every code.", rich_help_panel=LOWRANK)
+]
+Stride = Annotated[
+    float,
+    typer.Option(min=1.0, help="Frames per code: a segment of L frames gets round(L / STRIDE) codes.",
+                 rich_help_panel=LOWRANK),
+]
+Interp = Annotated[
+    str, typer.Option(help="linear (between chunk centres) or step (each chunk holds its code).", rich_help_panel=LOWRANK)
+]
+Floor = Annotated[
+    str,
+    typer.Option(help="Clamp restored features at 0: auto (when every training feature is >= 0), zero or none.",
+                 rich_help_panel=LOWRANK),
+]
+Noise = Annotated[
+    str,
+    typer.Option(help="Seeded noise shaped like what the codes miss: complement (only outside the kept "
+                 "directions), full or none.", rich_help_panel=LOWRANK),
+]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
 Seed = Annotated[int, typer.Option(min=0, help="Same data, settings and seed: same archive.")]
 Budget = Annotated[
@@ -136,8 +169,8 @@ Budget = Annotated[
     typer.Option(
         metavar="SIZE",
         help="Fit the archive to SIZE: bytes with a unit (40MB, 512KB, 1.5GB; KiB/MiB/GiB) or a factor "
-        "(500x: the training features' size / 500). Chooses the kept ratio, --ips, --hidden and the "
-        "precision (those you set stay); an archive over SIZE is an error.",
+        "(500x: the training features' size / 500). Chooses --stride and --code-dim (lowrank), or the kept "
+        "ratio, --ips, --hidden and the precision (tascond); those you set stay. An archive over SIZE is an error.",
         show_default=False,
     ),
 ]

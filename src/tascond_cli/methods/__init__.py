@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from tascond_cli.data import Dataset
-from tascond_cli.methods import blind, coreset, encoded, fp16, mean, pca, random_subset, tascond, tca
+from tascond_cli.methods import blind, coreset, encoded, fp16, lowrank, mean, pca, random_subset, tascond, tca
 from tascond_cli.methods._base import PHASES, CondenseResult, Method, PhaseCallback
 from tascond_cli.methods._generator import borrow_sources, train_generator
 from tascond_cli.methods.config import (
@@ -29,12 +29,14 @@ from tascond_cli.methods.config import (
     ConfigError,
     GeneratorConfig,
     InversionConfig,
+    LowRankConfig,
     SamplingConfig,
     StorageConfig,
 )
 
 __all__ = [
     "BASELINES",
+    "CONDENSERS",
     "METHODS",
     "PHASES",
     "CondenseResult",
@@ -42,6 +44,7 @@ __all__ = [
     "ConfigError",
     "GeneratorConfig",
     "InversionConfig",
+    "LowRankConfig",
     "Method",
     "PhaseCallback",
     "SamplingConfig",
@@ -56,13 +59,15 @@ __all__ = [
 
 METHODS: Mapping[str, Method] = MappingProxyType({
     m.METHOD.name: m.METHOD
-    for m in (tascond, mean, coreset, tca, encoded, random_subset, fp16, pca, blind)
+    for m in (lowrank, tascond, mean, coreset, tca, encoded, random_subset, fp16, pca, blind)
 })
 """Every method, by name, in the order of the comparison table: ours, the paper's baselines (mean,
 coreset, tca), the ablations of ours (encoded, random), then fp16, pca and the blind floor."""
 
-BASELINES: tuple[str, ...] = tuple(name for name in METHODS if name != "tascond")
-"""The methods of ``tascond baseline`` (every method but ``tascond``, which is ``tascond condense``)."""
+CONDENSERS: tuple[str, ...] = ("lowrank", "tascond")
+"""The methods of ``tascond condense --method`` (the first is the default): ours."""
+BASELINES: tuple[str, ...] = tuple(name for name in METHODS if name not in CONDENSERS)
+"""The methods of ``tascond baseline``: every method but :data:`CONDENSERS`."""
 
 
 def get_method(name: str) -> Method:

@@ -22,6 +22,7 @@ PHASES = {
     "invert": "inverting segments",
     "pca": "fitting the projection",
     "encode": "encoding videos",
+    "residual": "measuring the noise model",
 }
 """Every progress phase a method may report, with its description (the CLI's progress bars)."""
 
@@ -62,6 +63,8 @@ class Method:
     """Fraction of the training videos kept when the config says None."""
     default_code_dtype: ClassVar[str] = "float16"
     """Precision of the stored codes when the config says None."""
+    code_dtypes: ClassVar[tuple[str, ...]] = ("float16", "float32")
+    """The precisions its codes may be stored at."""
     decoder_kind: ClassVar[str]
     """The archive's decoder kind (docs/format.md)."""
     phases: ClassVar[tuple[str, ...]] = ("sample",)

@@ -50,6 +50,20 @@ class FeatureMethod(Method):
         ``starts`` and last ``lengths`` frames, and the number of codes of each segment."""
         raise NotImplementedError
 
+    def recorded(self, config: Config) -> dict:
+        """Settings of the method's own that the archive records (beyond its decoder config)."""
+        return {}
+
+    def encode_with(self, x: np.ndarray, starts: np.ndarray, lengths: np.ndarray, dtype: np.dtype,
+                    weights: dict[str, np.ndarray], config: Config) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`encode`, for methods whose encoding also reads the config (``lowrank``)."""
+        return self.encode(x, starts, lengths, dtype, weights)
+
+    def finish(self, archive: Archive, videos: list, config: Config, report: PhaseCallback) -> Archive:
+        """The archive once every video is encoded, with what only the encoded archive can tell (the
+        ``lowrank`` noise model); ``videos`` are its videos, in order. Default: unchanged."""
+        return archive
+
     def code_dim(self, dim: int, decoder_config: dict) -> int:
         return dim
 
@@ -69,6 +83,7 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
     settings = base_settings(method.name, dataset, config, strategy)
     weights, decoder_config = method.fit(kept, config, report)
     settings.update(decoder_config)
+    settings.update(method.recorded(config))
     labels, lengths, counts, per_video, codes = [], [], [], [], []
     for done, video in enumerate(kept, 1):
         segs = video.segments()
@@ -77,7 +92,8 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
         seg_len = np.array([s.end - s.start for s in segs], dtype=np.int64)
         labels.append(np.array([s.label for s in segs], dtype=np.int32))
         lengths.append(seg_len)
-        code, count = method.encode(x, np.array([s.start for s in segs], dtype=np.int64), seg_len, dtype, weights)
+        code, count = method.encode_with(x, np.array([s.start for s in segs], dtype=np.int64), seg_len, dtype,
+                                         weights, config)
         codes.append(code)
         counts.append(count)
         report("encode", done, len(kept))
@@ -97,6 +113,7 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
         decoder_config=decoder_config,
         decoder_weights=weights,
     )
+    archive = method.finish(archive, kept, config, report)
     error, n_frames = reconstruction_error(archive, kept)
     settings["reconstruction_error"] = round(error, 6)
     seconds["encode"] = time.perf_counter() - t0

@@ -6,7 +6,8 @@ their defaults and their checks:
 - :class:`SamplingConfig`: which training videos are kept;
 - :class:`GeneratorConfig`: the generator (the prior) and how many codes each segment gets;
 - :class:`InversionConfig`: how codes are fitted with the generator frozen;
-- :class:`StorageConfig`: what precision is stored, and what the feature baselines keep.
+- :class:`StorageConfig`: what precision is stored, and what the feature baselines keep;
+- :class:`LowRankConfig`: the ``lowrank`` codec (basis size, codes per frame, interpolation, noise).
 
 The generator's and the inversion's defaults are those of the engine
 (:class:`~tascond_cli.condense.PriorConfig`, :class:`~tascond_cli.condense.InvertConfig`): one source
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigError",
     "GeneratorConfig",
     "InversionConfig",
+    "LowRankConfig",
     "SamplingConfig",
     "StorageConfig",
 ]
@@ -46,7 +48,17 @@ OTHERS = ("borrow", "drop")
 """What happens to the training videos that sampling does not keep: ``borrow`` stores their structure
 (action order, segment lengths) and lets each of their segments reuse the codes of the kept segment of
 the same action nearest in length; ``drop`` leaves them out (the paper)."""
-CODE_DTYPES = ("float16", "float32")
+CODE_DTYPES = ("float16", "float32", "int8")
+"""Precisions of stored codes; int8 (with a per-dimension scale) only where the method says so."""
+WEIGHT_DTYPES = ("float16", "float32")
+INTERPS = ("linear", "step")
+"""``lowrank``: restore interpolates linearly between chunk centres, or holds each chunk's code."""
+FLOORS = ("auto", "zero", "none")
+"""``lowrank``: clamp restored features at 0 (``zero``), never (``none``), or when every training
+feature is non-negative (``auto``, e.g. I3D)."""
+NOISES = ("complement", "full", "none")
+"""``lowrank``: restore adds seeded noise shaped like what the codes miss, only outside the basis
+(``complement``), in every direction (``full``), or none."""
 
 
 class ConfigError(TascondError, ValueError):
@@ -163,10 +175,40 @@ class StorageConfig:
     def check(self) -> None:
         if self.code_dtype is not None:
             _choice("storage.code_dtype", self.code_dtype, CODE_DTYPES)
-        _choice("storage.weight_dtype", self.weight_dtype, CODE_DTYPES)
+        _choice("storage.weight_dtype", self.weight_dtype, WEIGHT_DTYPES)
         if not isinstance(self.residual, bool):
             raise ConfigError("storage.residual", f"must be true or false, got {self.residual!r}")
         _integer("storage.pca_dim", self.pca_dim, 1)
+
+
+@dataclass(frozen=True)
+class LowRankConfig:
+    """The ``lowrank`` codec (:mod:`tascond_cli.methods.lowrank`, docs/method.md)."""
+
+    dim: int = 64
+    """Principal directions kept: the width of every code (at most the feature dimension)."""
+    stride: float = 4.0
+    """Frames per code: a segment of ``L`` frames gets ``round(L / stride)`` codes (1 to ``L``)."""
+    interp: str = "linear"
+    """``linear`` or ``step`` (:data:`INTERPS`)."""
+    floor: str = "auto"
+    """``auto``, ``zero`` or ``none`` (:data:`FLOORS`)."""
+    noise: str = "complement"
+    """``complement``, ``full`` or ``none`` (:data:`NOISES`)."""
+    step: float = 0.25
+    """int8 codes: the quantization step, as a fraction of each dimension's standard deviation."""
+
+    def check(self) -> None:
+        _integer("lowrank.dim", self.dim, 1)
+        stride = self.stride
+        if isinstance(stride, bool) or not isinstance(stride, (int, float)) or not math.isfinite(stride) or stride < 1:
+            raise ConfigError("lowrank.stride", f"must be a number >= 1 (frames per code), got {stride!r}")
+        _choice("lowrank.interp", self.interp, INTERPS)
+        _choice("lowrank.floor", self.floor, FLOORS)
+        _choice("lowrank.noise", self.noise, NOISES)
+        step = self.step
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step <= 1:
+            raise ConfigError("lowrank.step", f"must be a number in (0, 1] (of a standard deviation), got {step!r}")
 
 
 @dataclass(frozen=True)
@@ -178,6 +220,7 @@ class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     inversion: InversionConfig = field(default_factory=InversionConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    lowrank: LowRankConfig = field(default_factory=LowRankConfig)
     device: str = "auto"
     """``auto``, ``cpu`` or ``cuda[:N]`` (methods without a generator always run on the CPU)."""
     seed: int = 0
@@ -193,6 +236,7 @@ class Config:
         self.generator.check()
         self.inversion.check()
         self.storage.check()
+        self.lowrank.check()
         return self
 
     def for_method(self, method) -> Config:
@@ -204,6 +248,9 @@ class Config:
             sampling=replace(self.sampling, ratio=_or(self.sampling.ratio, method.default_ratio)),
             storage=replace(self.storage, code_dtype=_or(self.storage.code_dtype, method.default_code_dtype)),
         )
+        if resolved.storage.code_dtype not in method.code_dtypes:
+            raise ConfigError("storage.code_dtype", f"must be one of {', '.join(method.code_dtypes)} for "
+                              f"{method.name}, got {resolved.storage.code_dtype!r}")
         method.check(self)
         return resolved
 

@@ -17,6 +17,7 @@ from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind
 from tascond_cli.archive.decoders.generator import GENERATOR
 from tascond_cli.archive.decoders.identity import IDENTITY
 from tascond_cli.archive.decoders.linear import LINEAR
+from tascond_cli.archive.decoders.lowrank import LOWRANK
 from tascond_cli.archive.decoders.random import RANDOM
 from tascond_cli.archive.decoders.zeros import ZEROS
 from tascond_cli.archive.model import ArchiveError
@@ -24,7 +25,7 @@ from tascond_cli.archive.model import ArchiveError
 __all__ = ["DECODERS", "BoundDecoder", "DecoderKind", "get_decoder_kind"]
 
 DECODERS: Mapping[str, DecoderKind] = MappingProxyType(
-    {k.name: k for k in (GENERATOR, IDENTITY, LINEAR, ZEROS, RANDOM)}
+    {k.name: k for k in (GENERATOR, IDENTITY, LINEAR, ZEROS, RANDOM, LOWRANK)}
 )
 """Every decoder kind this version knows, by name. Add a kind here (and to docs/format.md)."""
 

@@ -41,6 +41,8 @@ class DecoderKind:
     """Every segment that owns codes stores 1 to L of them (else: the archive has no codes at all)."""
     takes_weights: bool = True
     """The weights must be non-empty (else: they must be empty)."""
+    code_dtypes: tuple[str, ...] = ("float16", "float32")
+    """The dtypes ``/codes`` may have (``lowrank`` also takes int8 codes with a scale)."""
 
     def check(self, archive: Archive) -> str | None:
         """The kind's rules beyond the common ones: a problem (one line, naming the HDF5 path) or ``None``.

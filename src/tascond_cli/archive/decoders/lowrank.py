@@ -1,0 +1,170 @@
+"""The ``lowrank`` decoder (format 1.2): codes on a low-rank basis, interpolated over time, with an
+optional floor and residual noise (docs/format.md, section 6.7).
+
+Frame ``f`` of a video is ``z_f @ components + mean``, where ``z_f`` is its chunk's code (``interp``
+``"step"``) or the linear interpolation between the codes of the two chunks whose centres surround it
+(``"linear"``, :func:`tascond_cli.chunks.frame_interpolation`). The residual model of section 6.5 (weight
+``residual.std``, config ``residual_rho``) may follow, drawn from the same stream, and with config
+``residual_space: "complement"`` projected off the basis (``e - components.T @ (components @ e)``); then
+the features are clamped from below at ``floor`` when the config gives one (non-negative features such as
+I3D's: 0).
+
+Checking, reading and binding do not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tascond_cli.archive.constants import P_DECODER_CONFIG, P_DECODER_WEIGHTS
+from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind
+from tascond_cli.archive.decoders.generator import RESIDUAL_STD, ar1_noise, split_residual
+from tascond_cli.archive.model import Archive, ArchiveError
+from tascond_cli.chunks import frame_interpolation
+
+__all__ = ["BoundLowRank", "CODE_SCALE", "INTERPOLATIONS", "LOWRANK", "LowRankKind", "RESIDUAL_SPACES", "noise_stream"]
+
+INTERPOLATIONS = ("step", "linear")
+"""Values of config ``interp``: each frame takes its chunk's code, or interpolates between chunk centres."""
+RESIDUAL_SPACES = ("full", "complement")
+"""Values of config ``residual_space``: the residual noise as drawn, or its part outside the basis."""
+_CONFIG_KEYS = {"code_dim", "interp", "floor", "residual_rho", "residual_space"}
+
+
+def noise_stream(archive: Archive, index: int, draw: int = 0) -> np.random.Generator:
+    """The residual noise's generator for video ``index``: ``default_rng([seed, index, 1])`` (section 6.5);
+    ``draw > 0`` gives further, independent draws (:class:`~tascond_cli.restore.ArchiveDataset` with
+    ``fresh_noise``) that are not part of the format."""
+    key = [int(archive.settings.get("seed", 0)), index, 1]
+    return np.random.default_rng(key if draw == 0 else key + [draw])
+
+
+CODE_SCALE = "code_scale"
+"""Weight ``(d,)``, required with int8 codes (optional otherwise): code ``j`` is ``float32(code) * scale[j]``."""
+
+
+FLOAT32_MAX = 3.4e38
+"""Largest ``|floor|`` accepted: the floor is applied in float32."""
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON number (not a boolean) within float32's range; a JSON integer too large for a float is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:
+        return False
+
+
+class LowRankKind(DecoderKind):
+    name = "lowrank"
+    stores_codes = True
+    takes_weights = True
+    code_dtypes = ("float16", "float32", "int8")
+
+    def check(self, archive: Archive) -> str | None:
+        a = archive
+        config = a.decoder_config
+        unknown = sorted(set(config) - _CONFIG_KEYS)
+        if unknown:
+            return f"{P_DECODER_CONFIG}: unknown key {unknown[0]!r} for the lowrank decoder"
+        code_dim = config.get("code_dim")
+        if isinstance(code_dim, bool) or not isinstance(code_dim, int) or code_dim != a.code_dim:  # a JSON integer
+            return f"{P_DECODER_CONFIG}: code_dim must be the codes' width {a.code_dim}, got {config.get('code_dim')!r}"
+        if config.get("interp") not in INTERPOLATIONS:
+            return f"{P_DECODER_CONFIG}: interp must be one of {', '.join(INTERPOLATIONS)}, got {config.get('interp')!r}"
+        floor = config.get("floor")
+        if floor is not None and not _finite_number(floor):
+            return f"{P_DECODER_CONFIG}: floor must be a number within float32's range or null, got {floor!r}"
+        space = config.get("residual_space", "full")
+        if space not in RESIDUAL_SPACES:
+            return f"{P_DECODER_CONFIG}: residual_space must be one of {', '.join(RESIDUAL_SPACES)}, got {space!r}"
+        if "residual_space" in config and "residual_rho" not in config:
+            return f"{P_DECODER_CONFIG}: residual_space needs the residual model (residual_rho, {RESIDUAL_STD})"
+        names = sorted(set(a.decoder_weights) - {RESIDUAL_STD, CODE_SCALE})
+        if names != ["components", "mean"]:
+            return f"{P_DECODER_WEIGHTS}: lowrank decoder needs 'components' and 'mean' (and optionally " \
+                   f"'{CODE_SCALE}', '{RESIDUAL_STD}'), not {sorted(a.decoder_weights)}"
+        if a.codes.dtype == np.int8 and CODE_SCALE not in a.decoder_weights:
+            return f"{P_DECODER_WEIGHTS}: int8 codes need the weight '{CODE_SCALE}'"
+        shapes = [("components", (a.code_dim, a.dim)), ("mean", (a.dim,))]
+        if CODE_SCALE in a.decoder_weights:
+            shapes.append((CODE_SCALE, (a.code_dim,)))
+        for key, shape in shapes:
+            w = a.decoder_weights[key]
+            if w.dtype.kind != "f":
+                return f"{P_DECODER_WEIGHTS}/{key}: must be float16 or float32, not {w.dtype}"
+            if w.shape != shape:
+                return f"{P_DECODER_WEIGHTS}/{key}: shape {w.shape}, expected {shape}"
+            if not np.isfinite(w).all():
+                return f"{P_DECODER_WEIGHTS}/{key}: values must be finite"
+        try:
+            residual = split_residual(a)[2]
+        except ArchiveError as exc:
+            return str(exc)
+        seed = a.settings.get("seed", 0)
+        if residual is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            return f"/settings: seed must be an integer >= 0 for the residual noise, got {seed!r}"
+        return None
+
+    def bind(self, archive: Archive, device: Any = "cpu", batch_frames: int = 32768) -> BoundDecoder:
+        return BoundLowRank(archive, batch_frames)
+
+
+class BoundLowRank(BoundDecoder):
+    """A ``lowrank`` archive ready to restore: ``features(i)`` is video ``i`` with the format's noise,
+    ``features(i, draw=k)`` (``k >= 1``) the same codes with an independent draw of the noise."""
+
+    def __init__(self, archive: Archive, batch_frames: int = 32768) -> None:
+        super().__init__(archive)
+        self.batch_frames = max(1, int(batch_frames))
+        config = archive.decoder_config
+        self.components = np.asarray(archive.decoder_weights["components"], dtype=np.float32)  # (d, D)
+        self.mean = np.asarray(archive.decoder_weights["mean"], dtype=np.float32)  # (D,)
+        self.interp = config["interp"]
+        self.floor = None if config.get("floor") is None else np.float32(config["floor"])
+        self.residual = split_residual(archive)[2]
+        scale = archive.decoder_weights.get(CODE_SCALE)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float32)  # (d,)
+        self.complement = config.get("residual_space", "full") == "complement"
+
+    def smooth(self, index: int) -> np.ndarray:
+        """Video ``index`` from its codes alone: no noise, no floor, ``(D, T)`` float32."""
+        entry = self.archive.video(index)
+        codes = np.asarray(entry.codes, dtype=np.float32)  # (N, d); float32 codes: a view of the archive's
+        if self.scale is not None:
+            codes = codes * self.scale  # not in place: that would scale the archive's own codes again each call
+        if self.interp == "linear":
+            row_a, row_b, w = frame_interpolation(entry.lengths, entry.code_counts)
+            w = w.astype(np.float32)[:, None]
+        else:
+            row_a = row_b = entry.frame_code_rows()
+            w = None
+        total = row_a.shape[0]
+        out = np.empty((self.archive.dim, total), dtype=np.float32)
+        for s in range(0, total, self.batch_frames):
+            sl = slice(s, min(total, s + self.batch_frames))
+            z = codes[row_a[sl]]  # (t, d)
+            if w is not None:
+                z = z + w[sl] * (codes[row_b[sl]] - z)
+            out[:, sl] = (z @ self.components + self.mean).T
+        return out
+
+    def features(self, index: int, draw: int = 0) -> np.ndarray:
+        x = self.smooth(index)
+        if self.residual is not None:
+            std, rho = self.residual
+            noise = std[:, None] * ar1_noise(noise_stream(self.archive, index, draw), x.shape, rho)  # (D, T)
+            if self.complement:  # only what the basis leaves out
+                noise -= self.components.T @ (self.components @ noise)
+            x += noise
+        if self.floor is not None:
+            np.maximum(x, self.floor, out=x)
+        return x
+
+
+LOWRANK = LowRankKind()

@@ -1,0 +1,155 @@
+"""``lowrank``: every segment as a short sequence of codes on the training frames' top principal
+directions, one code per ``lowrank.stride`` frames, interpolated over time at restore; optionally with
+seeded noise in the directions the basis leaves out (the ``lowrank`` decoder, docs/format.md 6.7).
+
+The codes of a segment are the least-squares fit of its projected frames by the decoder's own
+interpolation (so ``restore`` reproduces the fit, not a blur of it). The noise model is the residual
+model of docs/format.md 6.5: the per-channel size and lag-1 correlation of what the codes miss,
+measured after encoding; with ``noise = "complement"`` restore keeps only its part outside the basis,
+so a model trained on the restore sees variation in every direction of the feature space, as it will
+on real features, without noise over the content the codes keep. Why: docs/method.md, "The lowrank codec".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import numpy as np
+
+from tascond_cli.archive import Archive
+from tascond_cli.archive.decoders.generator import RESIDUAL_RHO, RESIDUAL_STD
+from tascond_cli.archive.decoders.lowrank import CODE_SCALE, BoundLowRank
+from tascond_cli.chunks import frame_interpolation
+from tascond_cli.methods._features import FeatureMethod
+from tascond_cli.methods.pca import principal_components
+
+MAX_RHO = 0.99
+"""The residual model's lag-1 correlation is stored at most this (docs/format.md 6.5)."""
+
+
+def codes_per_chunking(lengths: np.ndarray, stride: float) -> np.ndarray:
+    """Codes of each segment: ``round(L / stride)``, at least 1 and at most ``L`` (int64)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.clip(np.rint(lengths / float(stride)).astype(np.int64), 1, lengths)
+
+
+def fit_codes(z: np.ndarray, lengths: np.ndarray, counts: np.ndarray, interp: str) -> np.ndarray:
+    """Codes ``(sum(counts), d)`` float64 that best restore the projected frames ``z`` ``(T, d)``.
+
+    ``"step"``: each chunk's mean. ``"linear"``: per segment, the least-squares solution of
+    ``B @ codes = z`` where ``B`` ``(L, n)`` holds the interpolation weights of
+    :func:`~tascond_cli.chunks.frame_interpolation` (a tiny ridge keeps it well posed).
+    """
+    out, start, row = [], 0, 0
+    if interp == "step":
+        from tascond_cli.chunks import frame_code_index
+
+        rows = frame_code_index(lengths, counts)
+        total = int(np.sum(counts))
+        sums = np.zeros((total, z.shape[1]))
+        np.add.at(sums, rows, z)
+        return sums / np.bincount(rows, minlength=total)[:, None]
+    row_a, row_b, w = frame_interpolation(lengths, counts)
+    for length, n in zip(lengths.tolist(), counts.tolist()):
+        sl = slice(start, start + length)
+        a, b, wt = row_a[sl] - row, row_b[sl] - row, w[sl]
+        gram = np.zeros((n, n))
+        np.add.at(gram, (a, a), (1 - wt) ** 2)
+        np.add.at(gram, (b, b), wt**2)
+        np.add.at(gram, (a, b), (1 - wt) * wt)
+        np.add.at(gram, (b, a), (1 - wt) * wt)
+        rhs = np.zeros((n, z.shape[1]))
+        np.add.at(rhs, a, (1 - wt)[:, None] * z[sl])
+        np.add.at(rhs, b, wt[:, None] * z[sl])
+        gram[np.diag_indices(n)] += 1e-9
+        out.append(np.linalg.solve(gram, rhs))
+        start, row = start + length, row + n
+    return np.concatenate(out)
+
+
+def quantize(codes: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes and the float32 scale per dimension such that ``codes ~= int8 * scale``, rounding to
+    nearest. The scale is ``step`` times the dimension's standard deviation over all codes, or
+    ``max |code| / 127`` where that is larger (nothing is clipped); 1 for an all-zero dimension.
+
+    A step of a quarter standard deviation costs about 0.5% of the codes' variance, and zstd then stores
+    the codes in about 4 bits each (the entropy of a Gaussian at that step), half of plain int8's.
+    """
+    codes = np.asarray(codes, dtype=np.float32)  # (N, d)
+    if not codes.shape[0]:
+        return codes.astype(np.int8), np.ones(codes.shape[1], np.float32)
+    peak = np.abs(codes).max(axis=0).astype(np.float64)
+    scale = np.maximum(step * codes.astype(np.float64).std(axis=0), peak / 127.0)
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    return np.clip(np.rint(codes / scale), -127, 127).astype(np.int8), scale
+
+
+class LowRank(FeatureMethod):
+    name = "lowrank"
+    summary = "codes on the training frames' top principal directions, one per few frames, interpolated"
+    stores = "`round(L / stride)` codes per segment on `dim` principal directions; noise outside them"
+    decoder_kind = "lowrank"
+    default_code_dtype = "int8"
+    code_dtypes = ("int8", "float16", "float32")
+    phases = ("sample", "pca", "encode", "residual")
+
+    def recorded(self, config):
+        return {"lowrank": asdict(config.lowrank)}
+
+    def fit(self, videos, config, report):
+        lr = config.lowrank
+        dtype = np.dtype(config.storage.weight_dtype)
+        mean, components = principal_components(videos, lr.dim, report)
+        floor = None
+        if lr.floor == "zero" or (lr.floor == "auto" and all(float(np.min(v.features())) >= 0 for v in videos)):
+            floor = 0
+        decoder_config = {"code_dim": int(components.shape[0]), "interp": lr.interp, "floor": floor}
+        return {"components": components.astype(dtype), "mean": mean.astype(dtype)}, decoder_config
+
+    def encode_with(self, x, starts, lengths, dtype, weights, config):
+        comp = weights["components"].astype(np.float64)
+        mu = weights["mean"].astype(np.float64)
+        z = (x.T.astype(np.float64) - mu) @ comp.T  # (T, d)
+        counts = codes_per_chunking(lengths, config.lowrank.stride)
+        codes = fit_codes(z, lengths, counts, config.lowrank.interp)
+        return codes.astype(np.float32 if dtype == np.int8 else dtype), counts  # int8: quantized in finish
+
+    def code_dim(self, dim, decoder_config):
+        return decoder_config["code_dim"]
+
+    def finish(self, archive: Archive, videos: list, config, report) -> Archive:
+        """Quantize int8 codes (a scale per dimension, over the whole archive), then add the residual model
+        (``lowrank.noise`` not ``"none"``), measured on every kept video as restore decodes it."""
+        if config.storage.code_dtype == "int8":
+            codes, scale = quantize(archive.codes, config.lowrank.step)
+            weights = dict(archive.decoder_weights, **{CODE_SCALE: scale})
+            archive = replace(archive, codes=codes, decoder_weights=weights)
+        if config.lowrank.noise == "none":
+            return archive
+        bound = BoundLowRank(archive)
+        comp = bound.components if config.lowrank.noise == "complement" else None  # (d, D)
+        sq = np.zeros(archive.dim)
+        lag = norm = 0.0
+        frames = 0
+        for i, video in enumerate(videos):
+            r = np.asarray(video.features(), dtype=np.float32) - bound.smooth(i)  # (D, T)
+            if comp is not None:
+                r -= comp.T @ (comp @ r)
+            r = r.astype(np.float64)
+            sq += np.square(r).sum(1)
+            lag += float((r[:, 1:] * r[:, :-1]).sum())
+            norm += float(np.square(r[:, :-1]).sum())
+            frames += r.shape[1]
+            report("residual", i + 1, len(videos))
+        std = np.sqrt(sq / max(frames, 1))
+        rho = min(max(lag / norm, 0.0), MAX_RHO) if norm > 0 else 0.0
+        config_out = dict(archive.decoder_config, **{RESIDUAL_RHO: round(rho, 6)})
+        if comp is not None:
+            config_out["residual_space"] = "complement"
+        weights = dict(archive.decoder_weights, **{RESIDUAL_STD: std.astype(archive.decoder_weights["mean"].dtype)})
+        return replace(archive, decoder_config=config_out, decoder_weights=weights)
+
+
+METHOD = LowRank()
+
+__all__ = ["LowRank", "METHOD", "codes_per_chunking", "fit_codes", "quantize"]
