@@ -32,7 +32,7 @@ from tascond_cli.archive.decoders.lowrank import BoundLowRank
 from tascond_cli.chunks import frame_interpolation
 from tascond_cli.cli import app
 from tascond_cli.data import ClassMapping, DatasetWriter, feature_bytes, open_dataset
-from tascond_cli.methods import METHODS, Config, ConfigError, make_baseline
+from tascond_cli.methods import METHODS, Config, ConfigError, LowRankConfig, make_baseline
 from tascond_cli.methods import lowrank as lowrank_mod
 from tascond_cli.methods.budget_lowrank import estimate_lowrank
 from tascond_cli.methods.lowrank import codes_per_chunking, fit_codes, quantize
@@ -437,13 +437,13 @@ def test_the_defaults(data) -> None:
     assert cfg["interp"] == "linear" and cfg["floor"] == 0 and cfg["residual_space"] == "complement"
     assert 0 <= cfg["residual_rho"] <= 0.99 and set(a.decoder_weights) == {"components", "mean", "code_scale",
                                                                           "residual.std"}
-    assert a.code_dim == DIM  # min(lowrank.dim = 64, D)
+    assert a.code_dim == DIM  # min(lowrank.dim, D)
     assert a.settings["method"] == "lowrank" and a.settings["code_dtype"] == "int8"
     comp = a.decoder_weights["components"].astype(np.float64)  # orthonormal, largest entry positive
     np.testing.assert_allclose(comp @ comp.T, np.eye(DIM), atol=2e-3)
     assert (comp[np.arange(DIM), np.abs(comp).argmax(1)] > 0).all()
     counts = np.diff(a.segment_codes)
-    assert np.array_equal(counts, codes_per_chunking(a.segment_lengths, 4.0))
+    assert np.array_equal(counts, codes_per_chunking(a.segment_lengths, LowRankConfig().stride))
 
 
 def test_int8_quantization_error_is_at_most_half_a_step(data) -> None:

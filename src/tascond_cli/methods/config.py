@@ -185,9 +185,9 @@ class StorageConfig:
 class LowRankConfig:
     """The ``lowrank`` codec (:mod:`tascond_cli.methods.lowrank`, docs/method.md)."""
 
-    dim: int = 64
+    dim: int = 128
     """Principal directions kept: the width of every code (at most the feature dimension)."""
-    stride: float = 4.0
+    stride: float = 3.0
     """Frames per code: a segment of ``L`` frames gets ``round(L / stride)`` codes (1 to ``L``)."""
     interp: str = "linear"
     """``linear`` or ``step`` (:data:`INTERPS`)."""
