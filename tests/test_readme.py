@@ -20,8 +20,11 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     for block in blocks:
         code = block.replace("generator__steps=600", "generator__steps=5").replace('"bf.tcd"', '"ours.tcd"')
         exec(compile(code, str(README), "exec"), scope)  # noqa: S102 - our own README
-    assert scope["result"].archive.settings["method"] == "tascond"
-    assert scope["result"].archive.settings["steps"] == 5
+    assert scope["result"].archive.settings["method"] == "lowrank"
+    assert scope["finer"].archive.settings["lowrank"]["stride"] == 2.0
+    assert scope["finer"].archive.num_codes > scope["result"].archive.num_codes
+    assert scope["paper"].archive.settings["method"] == "tascond"
+    assert scope["paper"].archive.settings["steps"] == 5
     assert scope["mean"].archive.decoder_kind == "identity"
     assert scope["encoded"].archive.settings["method"] == "encoded"
     features, labels = scope["features"], scope["labels"]
