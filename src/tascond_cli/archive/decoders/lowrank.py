@@ -36,8 +36,8 @@ _CONFIG_KEYS = {"code_dim", "interp", "floor", "residual_rho", "residual_space"}
 
 def noise_stream(archive: Archive, index: int, draw: int = 0) -> np.random.Generator:
     """The residual noise's generator for video ``index``: ``default_rng([seed, index, 1])`` (section 6.5);
-    ``draw > 0`` gives further, independent draws (:class:`~tascond_cli.restore.ArchiveDataset` with
-    ``fresh_noise``) that are not part of the format."""
+    ``draw > 0`` gives further, independent draws of the same noise model for callers that want fresh
+    noise (e.g. per training epoch); they are not part of the format, and restore never uses them."""
     key = [int(archive.settings.get("seed", 0)), index, 1]
     return np.random.default_rng(key if draw == 0 else key + [draw])
 
