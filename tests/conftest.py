@@ -29,15 +29,21 @@ def _tiny_labels(rng: np.random.Generator, t: int) -> list[str]:
     return labels
 
 
-def make_tiny_dataset(root: Path, n_train: int = 4, n_test: int = 2, dim: int = 8, seed: int = 0) -> Path:
-    """A valid dataset of random non-negative features: 4 classes, 40-60 frames per video."""
+def make_tiny_dataset(root: Path, n_train: int = 4, n_test: int = 2, dim: int = 8, seed: int = 0,
+                      features=None) -> Path:
+    """A valid dataset of random non-negative features: 4 classes, 40-60 frames per video.
+
+    ``features(rng, dim, t)``, when given, draws each video's (dim, t) features instead (after its length,
+    before its labels, from the same generator).
+    """
     rng = np.random.default_rng(seed)
     names = [f"vid{i:02d}" for i in range(n_train + n_test)]
     with DatasetWriter(root) as w:
         w.write_mapping(ClassMapping(TINY_CLASSES))
         for name in names:
             t = int(rng.integers(40, 61))
-            w.write_video(name, rng.random((dim, t), dtype=np.float32), _tiny_labels(rng, t))
+            x = rng.random((dim, t), dtype=np.float32) if features is None else features(rng, dim, t)
+            w.write_video(name, np.asarray(x, dtype=np.float32), _tiny_labels(rng, t))
         w.write_bundle("train.split1.bundle", names[:n_train])
         w.write_bundle("test.split1.bundle", names[n_train:])
     return root

@@ -31,14 +31,14 @@ from tascond_cli.archive.decoders import DECODERS
 from tascond_cli.archive.decoders.lowrank import BoundLowRank
 from tascond_cli.chunks import frame_interpolation
 from tascond_cli.cli import app
-from tascond_cli.data import ClassMapping, DatasetWriter, feature_bytes, open_dataset
+from tascond_cli.data import feature_bytes, open_dataset
 from tascond_cli.methods import METHODS, Config, ConfigError, LowRankConfig, make_baseline
 from tascond_cli.methods import lowrank as lowrank_mod
 from tascond_cli.methods.budget_lowrank import estimate_lowrank
 from tascond_cli.methods.lowrank import codes_per_chunking, fit_codes, quantize
 from tascond_cli.restore import ArchiveDecoder
 
-from conftest import TINY_CLASSES, _tiny_labels, make_tiny_dataset
+from conftest import make_tiny_dataset
 from test_archive import make_archive
 
 runner = CliRunner()
@@ -47,21 +47,15 @@ DIM = 8
 
 def make_dataset(root: Path, n_train: int = 4, n_test: int = 1, dim: int = DIM, seed: int = 0,
                  negative: bool = False) -> Path:
-    """Like conftest's tiny dataset (40-60 frames, 4 classes), with features that are smooth over time plus
+    """Conftest's tiny dataset (40-60 frames, 4 classes) with features that are smooth over time plus
     noise; ``negative``: centred, so some values are below 0."""
-    rng = np.random.default_rng(seed)
-    names = [f"vid{i:02d}" for i in range(n_train + n_test)]
-    with DatasetWriter(root) as w:
-        w.write_mapping(ClassMapping(TINY_CLASSES))
-        for name in names:
-            t = int(rng.integers(40, 61))
-            phase = rng.uniform(0, 2 * np.pi, size=(dim, 1))
-            x = np.sin(np.arange(t)[None, :] / 7.0 + phase) + 0.3 * rng.standard_normal((dim, t))
-            x = x if negative else np.abs(x)
-            w.write_video(name, x.astype(np.float32), _tiny_labels(rng, t))
-        w.write_bundle("train.split1.bundle", names[:n_train])
-        w.write_bundle("test.split1.bundle", names[n_train:])
-    return root
+
+    def smooth(rng, dim, t):
+        phase = rng.uniform(0, 2 * np.pi, size=(dim, 1))
+        x = np.sin(np.arange(t)[None, :] / 7.0 + phase) + 0.3 * rng.standard_normal((dim, t))
+        return x if negative else np.abs(x)
+
+    return make_tiny_dataset(root, n_train, n_test, dim, seed, features=smooth)
 
 
 @pytest.fixture(scope="module")

@@ -103,11 +103,15 @@ def _check_options(ctx: typer.Context, method: str) -> None:
         raise TascondError(f"{flag} applies to --method {owner}, not {method}")
 
 
-def _check_size(result, plan, target: bool) -> None:
-    """The real archive against the budget: an error (nothing written), or a warning with ``target``."""
+def _archive_size(result) -> int:
+    """The bytes ``write_archive`` will write for the result's archive."""
     from tascond_cli.archive import archive_bytes
 
-    size = len(archive_bytes(result.archive))  # exactly the bytes write_archive writes
+    return len(archive_bytes(result.archive))
+
+
+def _check_size(size: int, plan, target: bool) -> None:
+    """The real archive's ``size`` against the budget: an error (nothing written), or a warning with ``target``."""
     over = (f"the archive is {human_bytes(size)} ({size:,} bytes), over the budget {plan.spec} "
             f"({plan.budget:,} bytes; estimated at most {plan.estimate['total']:,})")
     if size > plan.budget and not target:
@@ -124,8 +128,6 @@ def _lowrank_within(ctx: typer.Context, data, output: str, config, spec: str, ta
     from tascond_cli.methods import METHODS, make_baseline
     from tascond_cli.methods.budget_lowrank import plan_lowrank
 
-    from tascond_cli.archive import archive_bytes
-
     fixed = [f for name, f in LOWRANK_BUDGET_KNOBS.items() if _typed(ctx, name)]
     resolved = config.for_method(METHODS["lowrank"])
     plans = plan_lowrank(data, resolved, spec, fixed)[:TRIES]
@@ -135,12 +137,13 @@ def _lowrank_within(ctx: typer.Context, data, output: str, config, spec: str, ta
             result = make_baseline("lowrank", data, plan.config, on_phase)
             archive = replace(result.archive, settings={**result.archive.settings, "budget": plan.record()})
             result = replace(result, archive=archive)
-            if len(archive_bytes(archive)) <= plan.budget:
+            size = _archive_size(result)
+            if size <= plan.budget:
                 break
-        return result, plan
+        return result, plan, size
 
-    result, plan = run_phases(work)
-    _check_size(result, plan, target)
+    result, plan, size = run_phases(work)
+    _check_size(size, plan, target)
     if not as_json:
         err().print(f"budget {plan.spec} ({human_bytes(plan.budget)}): chose {plan.describe()}; "
                     f"estimated {human_bytes(plan.estimate['total'])}")
@@ -172,7 +175,7 @@ def _condense_within(ctx: typer.Context, data, output: str, config, spec: str, t
 
     result = run_phases(work)
     plan = plans[0]
-    _check_size(result, plan, target)
+    _check_size(_archive_size(result), plan, target)
     if not as_json:
         err().print(
             f"budget {plan.spec} ({human_bytes(plan.budget)}): chose {describe(plan)}; "

@@ -131,7 +131,7 @@ class _Labels:
 
 
 def _counts(info: _Labels, keep: list[int], config: Config) -> dict[str, int]:
-    """Videos, segments, codes and borrowing segments of the archive of ``config`` keeping ``keep``."""
+    """Videos, segments, codes, borrowing segments and video names of the archive of ``config`` keeping ``keep``."""
     chosen = set(keep)
     others = [i for i in range(len(info.names)) if i not in chosen] if config.sampling.others == "borrow" else []
     k_labels = np.concatenate([info.labels[i] for i in keep])
@@ -145,7 +145,7 @@ def _counts(info: _Labels, keep: list[int], config: Config) -> dict[str, int]:
     videos = [*keep, *others]
     return {
         "videos": len(videos), "segments": int(k_lengths.size + o_lengths.size), "codes": codes,
-        "borrowing": int((sources >= 0).sum()), "name_bytes": sum(len(info.names[i].encode()) + NAME_OVERHEAD for i in videos),
+        "borrowing": int((sources >= 0).sum()), "names": [info.names[i] for i in videos],
     }
 
 
@@ -160,6 +160,15 @@ def _decoder_parameters(dim: int, classes: int, config: Config) -> int:
     }) + (dim if config.storage.residual else 0)
 
 
+def structure_bytes(video_names: list[str], class_names: list[str], segments: int, borrowing: bool = False) -> int:
+    """Stored bytes of an archive's structure: the video and class names (with their HDF5 overhead), the
+    videos' segment offsets and frames, the segments' labels, lengths and code offsets, and the code
+    sources when segments borrow."""
+    v, s = len(video_names), segments
+    names = sum(len(n.encode()) + NAME_OVERHEAD for n in [*video_names, *class_names])
+    return names + 8 * (v + 1) + 8 * v + 4 * s + 8 * s + 8 * (s + 1) + (8 * s if borrowing else 0)
+
+
 def _zstd_bound(n: int) -> int:
     """zstd's worst case for ``n`` bytes (``ZSTD_COMPRESSBOUND``) plus its frame header and checksum."""
     return n + (n >> 8) + (((128 << 10) - n) >> 11 if n < (128 << 10) else 0) + 32
@@ -171,14 +180,10 @@ def _itemsize(dtype: str) -> int:
 
 def _estimate(info: _Labels, dataset: Dataset, config: Config) -> dict[str, int]:
     c = _counts(info, info.keep(dataset, config), config)
-    v, s = c["videos"], c["segments"]
     parts = {
         "codes": c["codes"] * config.generator.latent * _itemsize(config.storage.code_dtype),
         "decoder": _decoder_parameters(dataset.dim, dataset.num_classes, config) * _itemsize(config.storage.weight_dtype),
-        "structure": (
-            c["name_bytes"] + sum(len(n.encode()) + NAME_OVERHEAD for n in info.class_names)
-            + 8 * (v + 1) + 8 * v + 4 * s + 8 * s + 8 * (s + 1) + (8 * s if c["borrowing"] else 0)
-        ),
+        "structure": structure_bytes(c["names"], info.class_names, c["segments"], c["borrowing"] > 0),
         "overhead": OVERHEAD,
     }
     raw = sum(parts.values())

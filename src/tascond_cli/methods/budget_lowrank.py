@@ -16,16 +16,15 @@ user fixed is never changed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
-
 import math
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from tascond_cli.data import feature_bytes
 from tascond_cli.methods._base import open_train
-from tascond_cli.methods.budget import NAME_OVERHEAD, OVERHEAD, Budget, _zstd_bound, parse_budget
+from tascond_cli.methods.budget import OVERHEAD, Budget, Plan, _Labels, _zstd_bound, parse_budget, structure_bytes
 from tascond_cli.methods.config import Config, ConfigError
 from tascond_cli.methods.lowrank import codes_per_chunking
 
@@ -49,44 +48,33 @@ def int8_bits(step: float) -> float:
     return min(8.0, math.log2(1.0 / step) + 0.5 * math.log2(2 * math.pi * math.e) + MARGIN_BITS)
 
 
-@dataclass(frozen=True)
-class _Structure:
-    lengths: np.ndarray
-    """Every kept segment's length."""
-    videos: int
-    bytes: int
-    """The structure's stored bytes: names, labels, lengths, offsets, frames."""
+def _structure(dataset) -> tuple[np.ndarray, int, int]:
+    """Every training segment's length, the number of videos and the structure's stored bytes."""
+    info = _Labels.of(dataset)
+    lengths = np.concatenate(info.lengths)
+    return lengths, len(info.names), structure_bytes(info.names, info.class_names, int(lengths.size))
 
 
-def _structure(dataset) -> _Structure:
-    lengths, name_bytes = [], 0
-    for video in dataset.train:
-        lengths.append(np.array([s.length for s in video.segments()], dtype=np.int64))
-        name_bytes += len(video.name.encode()) + NAME_OVERHEAD
-    name_bytes += sum(len(n.encode()) + NAME_OVERHEAD for n in dataset.mapping.names)
-    all_lengths = np.concatenate(lengths)
-    v, s = len(lengths), all_lengths.size
-    return _Structure(all_lengths, v, name_bytes + 8 * (v + 1) + 8 * v + 4 * s + 8 * s + 8 * (s + 1))
-
-
-def _estimate(structure: _Structure, dim: int, config: Config) -> dict[str, int]:
+def _estimate(structure: tuple[np.ndarray, int, int], dim: int, config: Config) -> dict[str, int]:
+    lengths, videos, structure_size = structure
     lr = config.lowrank
     width = min(lr.dim, dim)
-    codes = int(codes_per_chunking(structure.lengths, lr.stride).sum())
+    codes = int(codes_per_chunking(lengths, lr.stride).sum())
     weight = _ITEMSIZE[config.storage.weight_dtype]
     vectors = 1 + (lr.noise != "none")  # mean, residual std
     int8 = config.storage.code_dtype == "int8"
     code_bytes = codes * width * (int8_bits(lr.step) / 8 if int8 else _ITEMSIZE[config.storage.code_dtype])
     parts = {
         "codes": int(math.ceil(code_bytes)),
-        "decoder": (width * dim + vectors * dim) * weight + (4 * width if config.storage.code_dtype == "int8" else 0),
-        "structure": structure.bytes,
+        "decoder": (width * dim + vectors * dim) * weight + (4 * width if int8 else 0),  # + code_scale
+        "structure": structure_size,
         "overhead": OVERHEAD,
     }
     raw = sum(parts.values())
-    parts["compression"] = _zstd_bound(raw - (parts["codes"] if int8 else 0)) - (raw - (parts["codes"] if int8 else 0))
+    bounded = raw - (parts["codes"] if int8 else 0)  # int8 codes are counted at their compressed size
+    parts["compression"] = _zstd_bound(bounded) - bounded
     parts["total"] = raw + parts["compression"]
-    parts["kept_videos"] = structure.videos
+    parts["kept_videos"] = videos
     return parts
 
 
@@ -97,25 +85,15 @@ def estimate_lowrank(data, config: Config) -> dict[str, int]:
     return _estimate(_structure(dataset), dataset.dim, config)
 
 
-@dataclass(frozen=True)
-class LowRankPlan:
-    """What :func:`plan_lowrank` chose: the config to condense with and its estimate."""
-
-    config: Config
-    budget: int
-    spec: str
-    estimate: dict[str, int]
-    fixed: tuple[str, ...]
+class LowRankPlan(Plan):
+    """What :func:`plan_lowrank` chose: the config to condense with and its estimate (``chose``: the fields
+    a ``lowrank`` budget sets)."""
 
     @property
     def chose(self) -> dict[str, Any]:
         c = self.config
         return {"kept_videos": self.estimate["kept_videos"], "stride": c.lowrank.stride, "dim": c.lowrank.dim,
                 "code_dtype": c.storage.code_dtype}
-
-    def record(self) -> dict[str, Any]:
-        return {"bytes": self.budget, "spec": self.spec, "estimate": self.estimate["total"],
-                "chose": self.chose, "fixed": list(self.fixed)}
 
     def describe(self) -> str:
         c = self.chose

@@ -19,7 +19,7 @@ import numpy as np
 from tascond_cli.archive import Archive
 from tascond_cli.archive.decoders.generator import RESIDUAL_RHO, RESIDUAL_STD
 from tascond_cli.archive.decoders.lowrank import CODE_SCALE, BoundLowRank
-from tascond_cli.chunks import frame_interpolation
+from tascond_cli.chunks import frame_code_index, frame_interpolation
 from tascond_cli.methods._features import FeatureMethod
 from tascond_cli.methods.pca import principal_components
 
@@ -40,16 +40,14 @@ def fit_codes(z: np.ndarray, lengths: np.ndarray, counts: np.ndarray, interp: st
     ``B @ codes = z`` where ``B`` ``(L, n)`` holds the interpolation weights of
     :func:`~tascond_cli.chunks.frame_interpolation` (a tiny ridge keeps it well posed).
     """
-    out, start, row = [], 0, 0
     if interp == "step":
-        from tascond_cli.chunks import frame_code_index
-
         rows = frame_code_index(lengths, counts)
         total = int(np.sum(counts))
         sums = np.zeros((total, z.shape[1]))
         np.add.at(sums, rows, z)
         return sums / np.bincount(rows, minlength=total)[:, None]
     row_a, row_b, w = frame_interpolation(lengths, counts)
+    out, start, row = [], 0, 0
     for length, n in zip(lengths.tolist(), counts.tolist()):
         sl = slice(start, start + length)
         a, b, wt = row_a[sl] - row, row_b[sl] - row, w[sl]
