@@ -75,8 +75,15 @@ class ArchiveDecoder:
         return self.archive.video(index).frame_labels().astype(np.int64)
 
     def features(self, index: int) -> np.ndarray:
-        """Restored features (D, T) float32 of video ``index``."""
-        return self._bound.features(index)
+        """Restored features (D, T) float32 of video ``index``; an :class:`ArchiveError` when any value is
+        not finite (the archive's decoder overflows), so no caller ever sees NaN or infinity."""
+        x = self._bound.features(index)
+        if not np.isfinite(x).all():
+            raise ArchiveError(
+                f"video {self.archive.video_names[index]!r} restores to non-finite values (NaN or infinity); "
+                "the archive's decoder is broken"
+            )
+        return x
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.features(index), self.labels(index)
@@ -136,6 +143,33 @@ def archive_split(archive: Archive) -> int:
     return split
 
 
+def restore_bytes(archive: Archive, indices: Sequence[int]) -> int:
+    """Bytes a restore of the videos ``indices`` writes, at most: float32 features with their ``.npy``
+    headers, one label line per frame, and the mapping and bundle files."""
+    longest_label = max((len(n.encode("utf-8")) for n in archive.class_names), default=1) + 1
+    frames = archive.video_frames
+    total = 0
+    for i in indices:
+        t = int(frames[i])
+        total += 4 * archive.dim * t + 128 + longest_label * t + len(archive.video_names[i].encode("utf-8")) + 8
+    return total + sum(len(n.encode("utf-8")) + 8 for n in archive.class_names) + 4096
+
+
+def _check_free_space(archive: Archive, indices: Sequence[int], out: Path) -> None:
+    import shutil
+
+    from tascond_cli.errors import TascondError
+
+    need = restore_bytes(archive, indices)
+    where = out.parent if str(out.parent) else Path(".")
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return  # the writer reports a missing or unwritable folder itself
+    if need > free:
+        raise TascondError(f"{out}: restoring needs {need:,} bytes, only {free:,} are free on its disk")
+
+
 def restore_archive(
     archive: Archive,
     out: Path | str,
@@ -144,11 +178,14 @@ def restore_archive(
     device: str | torch.device = "cpu",
     overwrite: bool = False,
     on_video: ProgressCallback | None = None,
+    check_space: bool = True,
 ) -> RestoreSummary:
     """Write the archive's videos (or only ``videos``) to ``out`` in the MS-TCN layout, atomically.
 
     ``features/<video>.npy`` float32 (D, T), ``groundTruth/<video>.txt``, ``mapping.txt`` and
     ``splits/train.split<k>.bundle`` listing the restored videos (k = the archive's split).
+    Before writing anything, ``check_space`` makes sure the disk of ``out`` has room for all of it
+    (:func:`restore_bytes`); every video is checked finite before it is written.
     """
     import time
 
@@ -164,6 +201,8 @@ def restore_archive(
                 raise ArchiveError(f"no video named {name!r} in the archive") from None
     split = archive_split(archive)
     names = archive.class_names
+    if check_space:
+        _check_free_space(archive, indices, Path(out))
     t0 = time.perf_counter()
     frames = 0
     with DatasetWriter(out, overwrite=overwrite) as w:

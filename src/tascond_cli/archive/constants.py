@@ -35,8 +35,33 @@ DEFAULT_LEVEL = 19
 DEFAULT_MAX_BYTES = 16 * 2**30
 """Largest uncompressed payload the reader accepts by default (16 GiB)."""
 
-MAX_TOTAL_FRAMES = 2**40
-"""The total number of frames of an archive must be below this."""
+MAX_TOTAL_FRAMES = 2**32
+"""The total number of frames of an archive must be below this (docs/format.md, 4.7)."""
+
+MAX_DIM = 2**16
+"""Largest feature dimension D (``settings.dim``)."""
+
+MAX_VIDEO_FRAMES = 2**24
+"""Most frames one video may have."""
+
+MAX_VIDEO_VALUES = 2**30
+"""Most feature values (D times frames) one video may restore to: 4 GiB of float32, what restoring one
+video holds in memory at once."""
+
+MAX_EXPANSION = 2**22
+"""Default limit of the expansion ratio: restored bytes (4 D times the total frames) over the archive's
+bytes. Readers given an explicit restore-size limit (``max_restore_bytes``) use that instead."""
+
+MAX_PAYLOAD_RATIO = 1024
+"""The uncompressed payload may be at most this many times the compressed frame, plus
+:data:`PAYLOAD_SLACK` (a zstd bomb declares far more)."""
+
+PAYLOAD_SLACK = 2**20
+"""Uncompressed bytes every payload may have beyond :data:`MAX_PAYLOAD_RATIO` times its frame."""
+
+MAX_FEATURE_MAGNITUDE = 1e30
+"""Largest magnitude a decoder kind's declared output bound may reach (restored features are float32,
+finite up to 3.4e38)."""
 
 MAX_VIDEO_NAME_BYTES = 200
 """Longest video name, in bytes of UTF-8 (``<name>.npy`` must be a valid file name)."""

@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 import zstandard
 
-from tascond_cli.archive.constants import DEFAULT_LEVEL, FORMAT_VERSION, HEADER, HEADER_SIZE, MAGIC
+from tascond_cli.archive.constants import (
+    DEFAULT_LEVEL,
+    FORMAT_VERSION,
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_PAYLOAD_RATIO,
+    PAYLOAD_SLACK,
+)
 from tascond_cli.archive.model import ArchiveError
 
 __all__ = ["wrap_payload"]
@@ -54,8 +62,8 @@ class ByteSource:
         return b"".join(parts)
 
 
-def read_container(src: ByteSource, max_bytes: int) -> tuple[tuple[int, int], bytes]:
-    """Check the header and return (version, decompressed payload); docs/format.md, 2.1."""
+def read_container(src: ByteSource, max_bytes: int) -> tuple[tuple[int, int], bytes, int]:
+    """Check the header and return (version, decompressed payload, the archive's bytes); docs/format.md, 2.1."""
     head = src.read_exact(HEADER_SIZE)
     if not head:
         raise ArchiveError("empty file, not a tascond archive")
@@ -74,6 +82,11 @@ def read_container(src: ByteSource, max_bytes: int) -> tuple[tuple[int, int], by
         raise ArchiveError(f"uncompressed content of {usize} bytes is over the limit of {max_bytes} bytes")
     if zsize > usize + usize // 128 + 1024:
         raise ArchiveError(f"header is corrupt: {zsize} compressed bytes cannot hold {usize} bytes")
+    if usize > MAX_PAYLOAD_RATIO * zsize + PAYLOAD_SLACK:
+        raise ArchiveError(
+            f"header declares {usize} uncompressed bytes from {zsize} compressed ones, more than the limit of "
+            f"{MAX_PAYLOAD_RATIO} times plus {PAYLOAD_SLACK} (a decompression bomb?)"
+        )
     if src.size is not None and src.size != HEADER_SIZE + zsize:
         present = src.size - HEADER_SIZE
         if present < zsize:
@@ -102,4 +115,4 @@ def read_container(src: ByteSource, max_bytes: int) -> tuple[tuple[int, int], by
         raise ArchiveError(f"corrupt compressed data ({e})") from None
     if len(payload) != usize:
         raise ArchiveError(f"corrupt compressed data ({len(payload)} bytes instead of {usize})")
-    return (major, minor), payload
+    return (major, minor), payload, HEADER_SIZE + zsize

@@ -21,6 +21,7 @@ from tascond_cli.archive.constants import (
     HEADER,
     HEADER_SIZE,
     MAGIC,
+    MAX_EXPANSION,
     P_CLASS_NAMES,
     P_CODES,
     P_DECODER_CONFIG,
@@ -39,10 +40,11 @@ from tascond_cli.archive.constants import (
 )
 from tascond_cli.archive.container import ByteSource, read_container
 from tascond_cli.archive.encoding import int_array, parse_json_object, weight_dtype_problem
+from tascond_cli.archive.guard import guarded_extract
 from tascond_cli.archive.model import Archive, ArchiveError
 from tascond_cli.archive.validate import validate_archive
 
-__all__ = ["read_archive", "read_version"]
+__all__ = ["check_restore_size", "read_archive", "read_version"]
 
 
 class _Hdf5Reader:
@@ -175,40 +177,73 @@ class _Hdf5Reader:
         return value if isinstance(value, str) else ""
 
 
-def _parse_payload(payload: bytes) -> Archive:
-    """The archive in an HDF5 payload, checked (docs/format.md, sections 3 to 6)."""
-    if payload[: len(HDF5_SIGNATURE)] != HDF5_SIGNATURE:
-        raise ArchiveError("content is not an HDF5 file")
+def _extract(payload: bytes) -> dict[str, Any]:
+    """The payload's objects as plain values (strings, lists of strings, arrays), structurally checked.
+
+    This is the only code that runs libhdf5 on an archive; :func:`_parse_payload` runs it in a watchdog.
+    """
     try:
         with h5py.File(io.BytesIO(payload), "r") as f:
             r = _Hdf5Reader(f, len(payload))
-            settings = parse_json_object(r.string(P_SETTINGS), P_SETTINGS)
-            class_names = r.strings(P_CLASS_NAMES)
-            video_names = r.strings(P_VIDEO_NAMES)
-            video_segments = r.integers(P_VIDEO_SEGMENTS)
-            video_frames = r.integers(P_VIDEO_FRAMES)
-            archive = Archive(
-                settings=settings,
-                class_names=class_names,
-                video_names=video_names,
-                video_segments=video_segments,
-                segment_labels=r.integers(P_SEGMENT_LABELS),
-                segment_lengths=r.integers(P_SEGMENT_LENGTHS),
-                segment_codes=r.integers(P_SEGMENT_CODES),
-                codes=r.codes(P_CODES),
-                decoder_kind=r.string(P_DECODER_KIND),
-                decoder_config=parse_json_object(r.string(P_DECODER_CONFIG), P_DECODER_CONFIG),
-                decoder_weights=r.weights(P_DECODER_WEIGHTS),
-                segment_sources=r.integers(P_SEGMENT_SOURCES) if r.has(P_SEGMENT_SOURCES) else None,
-                written_by=r.text_attr("tascond_version"),
-            )
+            return {
+                "settings": r.string(P_SETTINGS),
+                "class_names": r.strings(P_CLASS_NAMES),
+                "video_names": r.strings(P_VIDEO_NAMES),
+                "video_segments": r.integers(P_VIDEO_SEGMENTS),
+                "video_frames": r.integers(P_VIDEO_FRAMES),
+                "segment_labels": r.integers(P_SEGMENT_LABELS),
+                "segment_lengths": r.integers(P_SEGMENT_LENGTHS),
+                "segment_codes": r.integers(P_SEGMENT_CODES),
+                "codes": r.codes(P_CODES),
+                "decoder_kind": r.string(P_DECODER_KIND),
+                "decoder_config": r.string(P_DECODER_CONFIG),
+                "decoder_weights": r.weights(P_DECODER_WEIGHTS),
+                "segment_sources": r.integers(P_SEGMENT_SOURCES) if r.has(P_SEGMENT_SOURCES) else None,
+                "written_by": r.text_attr("tascond_version"),
+            }
     except (ArchiveError, MemoryError):
         raise
     except Exception as e:  # h5py reports a malformed file with many exception types
         raise ArchiveError(f"malformed HDF5 content ({type(e).__name__}: {e})") from None
+
+
+def _field(fields: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = fields.get(name)
+    if not isinstance(value, kind):
+        raise ArchiveError(f"malformed HDF5 content ({name} could not be read)")
+    return value
+
+
+def _parse_payload(payload: bytes, timeout: float | None = None) -> Archive:
+    """The archive in an HDF5 payload, checked (docs/format.md, sections 3 to 6).
+
+    libhdf5 runs in a watchdog child (:mod:`.guard`): a payload that makes it loop, crash or exhaust
+    memory is refused like any other malformed one.
+    """
+    if payload[: len(HDF5_SIGNATURE)] != HDF5_SIGNATURE:
+        raise ArchiveError("content is not an HDF5 file")
+    fields = guarded_extract(_extract, payload, timeout=timeout)
+    weights = _field(fields, "decoder_weights", dict)
+    video_frames = _field(fields, "video_frames", np.ndarray)
+    sources = fields.get("segment_sources")
+    archive = Archive(
+        settings=parse_json_object(_field(fields, "settings", str), P_SETTINGS),
+        class_names=_field(fields, "class_names", list),
+        video_names=_field(fields, "video_names", list),
+        video_segments=_field(fields, "video_segments", np.ndarray),
+        segment_labels=_field(fields, "segment_labels", np.ndarray),
+        segment_lengths=_field(fields, "segment_lengths", np.ndarray),
+        segment_codes=_field(fields, "segment_codes", np.ndarray),
+        codes=_field(fields, "codes", np.ndarray),
+        decoder_kind=_field(fields, "decoder_kind", str),
+        decoder_config=parse_json_object(_field(fields, "decoder_config", str), P_DECODER_CONFIG),
+        decoder_weights=weights,
+        segment_sources=None if sources is None else _field(fields, "segment_sources", np.ndarray),
+        written_by=_field(fields, "written_by", str),
+    )
     archive = validate_archive(archive)
     n_videos = archive.num_videos
-    if video_frames.shape[0] != n_videos:
+    if video_frames.ndim != 1 or video_frames.shape[0] != n_videos:
         raise ArchiveError(f"{P_VIDEO_FRAMES}: has {video_frames.shape[0]} entries, expected {n_videos} (one per video)")
     computed = archive.video_frames
     bad = video_frames != computed
@@ -228,36 +263,67 @@ def _prefixed(name: str | None, problem: str) -> str:
     return f"{name}: {problem}" if name else problem
 
 
-def read_archive(source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES, name: str | None = None) -> Archive:
+def read_archive(
+    source: Source,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str | None = None,
+    max_restore_bytes: int | None = None,
+    parse_timeout: float | None = None,
+) -> Archive:
     """Read and check an archive from a path, bytes, or a binary file object (read sequentially).
 
     ``max_bytes`` bounds the uncompressed content (and so the memory used).
     ``name`` is the file name used in messages (default: the path, or the stream's ``name``).
+    ``max_restore_bytes`` bounds what the archive restores to (4 D times its frames, in bytes); by
+    default that is :data:`MAX_EXPANSION` times the archive's own size (docs/format.md, 4.7).
+    ``parse_timeout`` overrides how long the HDF5 content may take to parse (seconds; default 20 s plus
+    0.2 s per MiB, :func:`tascond_cli.archive.guard.parse_deadline`).
     Any problem with the archive raises :class:`ArchiveError`, one line naming the file.
     """
+    limits = (max_bytes, max_restore_bytes, parse_timeout)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or str(path)
         try:
             with open(path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size if path.is_file() else None
-                return _read_from(ByteSource(fh.read, size), max_bytes, label)
+                return _read_from(ByteSource(fh.read, size), limits, label)
         except OSError as e:
             raise ArchiveError(_prefixed(label, f"cannot read ({e.strerror or e})")) from None
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        return _read_from(ByteSource(io.BytesIO(data).read, len(data)), max_bytes, name)
+        return _read_from(ByteSource(io.BytesIO(data).read, len(data)), limits, name)
     if not hasattr(source, "read"):
         raise TypeError(f"cannot read an archive from {type(source).__name__}")
     stream_name = getattr(source, "name", None)
     label = name or (stream_name if isinstance(stream_name, str) else None)
-    return _read_from(ByteSource(source.read, None), max_bytes, label)
+    return _read_from(ByteSource(source.read, None), limits, label)
 
 
-def _read_from(src: ByteSource, max_bytes: int, label: str | None) -> Archive:
+def check_restore_size(archive: Archive, archive_bytes: int, max_restore_bytes: int | None = None) -> None:
+    """Refuse an archive that restores to more than ``max_restore_bytes`` (default: :data:`MAX_EXPANSION`
+    times ``archive_bytes``, the archive's size): a restore bomb. An :class:`ArchiveError` names both."""
+    restored = 4 * archive.dim * archive.total_frames
+    if max_restore_bytes is None:
+        if restored > MAX_EXPANSION * archive_bytes:
+            raise ArchiveError(
+                f"restores to {restored} bytes from {archive_bytes}, more than the limit of {MAX_EXPANSION} "
+                "times the archive's size (raise it with --max-restore-bytes)"
+            )
+    elif restored > max_restore_bytes:
+        raise ArchiveError(
+            f"restores to {restored} bytes, more than the limit of {max_restore_bytes} (--max-restore-bytes)"
+        )
+
+
+def _read_from(src: ByteSource, limits: tuple[int, int | None, float | None], label: str | None) -> Archive:
+    max_bytes, max_restore_bytes, parse_timeout = limits
     try:
-        _, payload = read_container(src, max_bytes)
-        return _parse_payload(payload)
+        _, payload, archive_bytes = read_container(src, max_bytes)
+        archive = _parse_payload(payload, parse_timeout)
+        check_restore_size(archive, archive_bytes, max_restore_bytes)
+        return archive
     except ArchiveError as e:
         raise ArchiveError(_prefixed(label, str(e))) from None
 

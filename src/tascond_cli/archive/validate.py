@@ -12,9 +12,13 @@ from typing import Any
 import numpy as np
 
 from tascond_cli.archive.constants import (
+    MAX_DIM,
+    MAX_FEATURE_MAGNITUDE,
     MAX_SEGMENT_FRAMES,
     MAX_TOTAL_FRAMES,
+    MAX_VIDEO_FRAMES,
     MAX_VIDEO_NAME_BYTES,
+    MAX_VIDEO_VALUES,
     P_CLASS_NAMES,
     P_CODES,
     P_DECODER_CONFIG,
@@ -50,6 +54,7 @@ def validate_archive(archive: Archive) -> Archive:
     video_names = _check_names(a.video_names, P_VIDEO_NAMES, _video_name_problem)
     kind = get_decoder_kind(a.decoder_kind)
     vseg, labels, lengths = _check_segments(a, len(video_names), len(class_names))
+    _check_video_sizes(vseg, lengths, video_names, settings["dim"])
     codes, coff, sources = _check_codes(a, kind, lengths)
     config, weights = _check_decoder(a, kind)
     out = Archive(
@@ -70,7 +75,32 @@ def validate_archive(archive: Archive) -> Archive:
     problem = kind.check(out)
     if problem:
         raise ArchiveError(problem)
+    bound = kind.output_bound(out)
+    if bound is not None and not bound <= MAX_FEATURE_MAGNITUDE:
+        raise ArchiveError(
+            f"/decoder: restored features could reach a magnitude of {bound:.3g}, over the limit of "
+            f"{MAX_FEATURE_MAGNITUDE:.0e} (weights or codes too large)"
+        )
     return out
+
+
+def _check_video_sizes(vseg: np.ndarray, lengths: np.ndarray, names: list[str], dim: int) -> None:
+    """Every video within :data:`MAX_VIDEO_FRAMES` frames and :data:`MAX_VIDEO_VALUES` values (D x T)."""
+    ends = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    frames = ends[vseg[1:]] - ends[vseg[:-1]]
+    if not frames.size:
+        return
+    i = int(np.argmax(frames))
+    longest = int(frames[i])
+    if longest > MAX_VIDEO_FRAMES:
+        raise ArchiveError(
+            f"{P_SEGMENT_LENGTHS}: video {names[i]!r} has {longest} frames, more than the limit of {MAX_VIDEO_FRAMES}"
+        )
+    if longest * dim > MAX_VIDEO_VALUES:
+        raise ArchiveError(
+            f"{P_SEGMENT_LENGTHS}: video {names[i]!r} would restore to {longest} frames x {dim} dims, more than "
+            f"the limit of {MAX_VIDEO_VALUES} values per video"
+        )
 
 
 def _check_settings(value: Any) -> dict[str, Any]:
@@ -80,6 +110,8 @@ def _check_settings(value: Any) -> dict[str, Any]:
         raise ArchiveError(f"{P_SETTINGS}: 'method' must be a non-empty string, not {method!r}")
     if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
         raise ArchiveError(f"{P_SETTINGS}: 'dim' must be a positive integer, not {dim!r}")
+    if dim > MAX_DIM:
+        raise ArchiveError(f"{P_SETTINGS}: 'dim' is {dim}, more than the limit of {MAX_DIM}")
     return settings
 
 
@@ -258,4 +290,6 @@ def _check_weight(name: Any, value: Any) -> np.ndarray:
     problem = weight_dtype_problem(value.dtype)
     if problem:
         raise ArchiveError(f"{P_DECODER_WEIGHTS}/{name}: {problem}")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ArchiveError(f"{P_DECODER_WEIGHTS}/{name}: holds a non-finite value (NaN or infinity)")
     return np.array(value, dtype=value.dtype.newbyteorder("="), order="C")

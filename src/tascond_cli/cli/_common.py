@@ -128,18 +128,24 @@ def check_output(output: str, force: bool) -> None:
         raise TascondError(f"{output}: already exists (use --force to replace it)")
 
 
-def read_archive_arg(source: str):
-    """Read ARCHIVE (a path, or ``-`` for stdin) into a validated Archive."""
+def read_archive_arg(source: str, max_restore_bytes: str | None = None):
+    """Read ARCHIVE (a path, or ``-`` for stdin) into a validated Archive; ``max_restore_bytes`` is the
+    ``--max-restore-bytes`` option (a size such as 200GB), replacing the default expansion limit."""
     from tascond_cli.archive import read_archive
 
+    limit = None
+    if max_restore_bytes is not None:
+        from tascond_cli.methods.budget import parse_size
+
+        limit = parse_size(max_restore_bytes, "max_restore_bytes")
     if source == "-":
-        return read_archive(sys.stdin.buffer, name="<stdin>")
+        return read_archive(sys.stdin.buffer, name="<stdin>", max_restore_bytes=limit)
     path = Path(source)
     if not path.exists():
         raise TascondError(f"{path}: no such archive")
     if path.is_dir():
         raise TascondError(f"{path}: is a folder, not a .tcd archive")
-    return read_archive(path)
+    return read_archive(path, max_restore_bytes=limit)
 
 
 def write_archive_arg(archive, dest: str, overwrite: bool) -> int:

@@ -69,7 +69,7 @@ def info(
 def _archive_info(path: Path, as_json: bool) -> None:
     from tascond_cli.archive import read_archive
 
-    archive = read_archive(path)
+    archive = read_archive(path, max_restore_bytes=2**63)  # info restores nothing: no expansion limit
     size = path.stat().st_size
     summary = {"archive": str(path), **archive_summary(archive, size, header_version(path))}
     if as_json:

@@ -30,12 +30,20 @@ def restore(
     device: o.Device = o.DEFAULTS.device,
     force: Annotated[bool, typer.Option("--force", help="Replace the output folder if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
+    max_restore_bytes: Annotated[
+        Optional[str],
+        typer.Option(
+            "--max-restore-bytes", metavar="SIZE",
+            help="Allow restoring up to SIZE (e.g. 200GB) instead of the default limit, 4,194,304 times the "
+            "archive's size (a guard against restore bombs).",
+        ),
+    ] = None,
 ) -> None:
     """Restore an archive's videos as an MS-TCN-layout dataset (features, groundTruth, mapping, splits)."""
     from tascond_cli.restore import restore_archive
 
     output = default_output(archive) if output is None else output
-    loaded = read_archive_arg(archive)
+    loaded = read_archive_arg(archive, max_restore_bytes)
     with progress() as bar:
         task = bar.add_task("restoring", total=None)
         summary = restore_archive(

@@ -87,14 +87,19 @@ def parse_budget(spec: str) -> Budget:
         if not math.isfinite(factor) or factor < 1:
             raise ConfigError("budget", f"{_SIZE_HELP} (a factor of at least 1x), got {spec!r}")
         return Budget(spec=text, factor=factor)
-    match = _SIZE.match(text)
+    return Budget(spec=text, size=parse_size(text, "budget", _SIZE_HELP))
+
+
+def parse_size(spec: str, name: str, help_text: str = "must be a size such as 40MB, 512KiB, 1.5GB or 123456 (bytes)") -> int:
+    """Bytes in ``spec`` (``40MB``, ``1.5GB``, ``512KiB``, ``123456``); ConfigError naming ``name`` otherwise."""
+    match = _SIZE.match(str(spec))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS:
-        raise ConfigError("budget", f"{_SIZE_HELP}, got {spec!r}")
+        raise ConfigError(name, f"{help_text}, got {spec!r}")
     size = float(match.group(1)) * _UNITS[unit]
     if not math.isfinite(size) or size < 1:
-        raise ConfigError("budget", f"must be at least 1 byte, got {spec!r}")
-    return Budget(spec=text, size=int(math.floor(size)))
+        raise ConfigError(name, f"must be at least 1 byte, got {spec!r}")
+    return int(math.floor(size))
 
 
 # --------------------------------------------------------------------------- counting

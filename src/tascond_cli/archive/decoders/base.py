@@ -15,7 +15,24 @@ import numpy as np
 
 from tascond_cli.archive.model import Archive
 
-__all__ = ["BoundDecoder", "DecoderKind"]
+__all__ = ["BoundDecoder", "DecoderKind", "code_magnitudes", "linear_bound"]
+
+
+def code_magnitudes(archive: Archive, scale: np.ndarray | None = None) -> np.ndarray:
+    """The largest magnitude of each code dimension over all codes, ``(d,)`` float64 (times ``scale``)."""
+    codes = archive.codes
+    if codes.shape[0] == 0:
+        return np.zeros(codes.shape[1])
+    mags = np.abs(codes).max(axis=0).astype(np.float64)
+    return mags if scale is None else mags * np.abs(np.asarray(scale, dtype=np.float64))
+
+
+def linear_bound(components: np.ndarray, mean: np.ndarray, magnitudes: np.ndarray) -> float:
+    """A bound on ``|z @ components + mean|`` over codes with ``|z_k| <= magnitudes[k]`` (float64)."""
+    comp = np.abs(np.asarray(components, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = magnitudes @ comp + np.abs(np.asarray(mean, dtype=np.float64))
+        return float(np.max(reach)) if reach.size else 0.0
 
 
 class BoundDecoder:
@@ -48,6 +65,15 @@ class DecoderKind:
         """The kind's rules beyond the common ones: a problem (one line, naming the HDF5 path) or ``None``.
 
         ``archive`` has passed every common rule and has canonical types.
+        """
+        return None
+
+    def output_bound(self, archive: Archive) -> float | None:
+        """A bound on the magnitude of every restored feature value, from the weights and codes alone, or
+        ``None`` where the kind cannot give one (a neural network: its restore checks its output instead).
+
+        ``archive`` has passed :meth:`check`. The reader refuses archives whose bound is over
+        :data:`~tascond_cli.archive.constants.MAX_FEATURE_MAGNITUDE`.
         """
         return None
 

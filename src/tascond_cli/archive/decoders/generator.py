@@ -89,7 +89,9 @@ class GeneratorKind(DecoderKind):
         if net.num_classes != archive.num_classes:
             raise ArchiveError(f"/decoder: knows {net.num_classes} classes but the archive has {archive.num_classes}")
         self._check_network(archive, net)
-        return self._bound(archive, net.to(device).eval(), residual, batch_frames)
+        bound = self._bound(archive, net.to(device).eval(), residual, batch_frames)
+        bound.check_sample()
+        return bound
 
     def _check_network(self, archive: Archive, net: Any) -> None:
         """Rules that tie the rebuilt network to the archive, beyond its output (ArchiveError)."""
@@ -111,6 +113,22 @@ class BoundGenerator(BoundDecoder):
     def codes(self, index: int, entry: VideoEntry) -> tuple[np.ndarray, np.ndarray]:
         """The codes (N, d) float32 that video ``index`` decodes with, and how many each segment has."""
         return np.asarray(entry.codes, dtype=np.float32), entry.code_counts
+
+    def check_sample(self, frames: int = 16) -> None:
+        """Decode the first ``frames`` frames of the archive's first segment (no noise); an
+        :class:`ArchiveError` when the network's output is not finite there (its weights overflow)."""
+        from tascond_cli.archive.decoders.network import decode_segments
+
+        if self.archive.num_videos == 0:
+            return
+        entry = self.archive.video(0)
+        codes, counts = self.codes(0, entry)
+        n = int(counts[0])
+        length = np.array([min(int(entry.lengths[0]), frames, max(n, 1) * frames)], dtype=np.int64)
+        n = min(n, int(length[0]))
+        x = decode_segments(self.net, entry.labels[:1], length, codes[:n], np.array([n]), batch_frames=self.batch_frames)
+        if not np.isfinite(x).all():
+            raise ArchiveError("/decoder: the network's output is not finite (NaN or infinity) on the first segment")
 
     def features(self, index: int) -> np.ndarray:
         from tascond_cli.archive.decoders.network import decode_segments

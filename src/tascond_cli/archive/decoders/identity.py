@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tascond_cli.archive.constants import P_CODES
-from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind
+from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind, code_magnitudes
 from tascond_cli.archive.model import Archive
 
 __all__ = ["IDENTITY", "IdentityKind"]
@@ -22,6 +22,10 @@ class IdentityKind(DecoderKind):
         if archive.code_dim != archive.dim:
             return f"{P_CODES}: identity decoder needs codes of dimension dim={archive.dim}, not {archive.code_dim}"
         return None
+
+    def output_bound(self, archive: Archive) -> float | None:
+        mags = code_magnitudes(archive)
+        return float(mags.max()) if mags.size else 0.0
 
     def bind(self, archive: Archive, device: Any = "cpu", batch_frames: int = 32768) -> BoundDecoder:
         return _Identity(archive)

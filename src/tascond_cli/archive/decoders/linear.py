@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tascond_cli.archive.constants import P_DECODER_WEIGHTS
-from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind
+from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind, code_magnitudes, linear_bound
 from tascond_cli.archive.model import Archive
 
 __all__ = ["COMPONENTS", "LINEAR", "LinearKind", "MEAN"]
@@ -36,6 +36,10 @@ class LinearKind(DecoderKind):
         if mean.shape != (a.dim,):
             return f"{P_DECODER_WEIGHTS}/mean: shape {mean.shape}, expected {(a.dim,)}"
         return None
+
+    def output_bound(self, archive: Archive) -> float | None:
+        w = archive.decoder_weights
+        return linear_bound(w[COMPONENTS], w[MEAN], code_magnitudes(archive))
 
     def bind(self, archive: Archive, device: Any = "cpu", batch_frames: int = 32768) -> BoundDecoder:
         return _Linear(archive, batch_frames)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tascond_cli.archive.constants import P_DECODER_CONFIG, P_DECODER_WEIGHTS
-from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind
+from tascond_cli.archive.decoders.base import BoundDecoder, DecoderKind, code_magnitudes, linear_bound
 from tascond_cli.archive.decoders.generator import RESIDUAL_STD, ar1_noise, split_residual
 from tascond_cli.archive.model import Archive, ArchiveError
 from tascond_cli.chunks import frame_interpolation
@@ -45,6 +45,9 @@ def noise_stream(archive: Archive, index: int, draw: int = 0) -> np.random.Gener
 CODE_SCALE = "code_scale"
 """Weight ``(d,)``, required with int8 codes (optional otherwise): code ``j`` is ``float32(code) * scale[j]``."""
 
+
+NOISE_SIGMAS = 64.0
+"""Standard deviations the output bound allows the residual noise (float32 normal draws stay far below)."""
 
 FLOAT32_MAX = 3.4e38
 """Largest ``|floor|`` accepted: the floor is applied in float32."""
@@ -110,6 +113,22 @@ class LowRankKind(DecoderKind):
         if residual is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             return f"/settings: seed must be an integer >= 0 for the residual noise, got {seed!r}"
         return None
+
+    def output_bound(self, archive: Archive) -> float | None:
+        """The linear bound (interpolation is a convex mix of codes), plus the noise: unit-variance AR(1)
+        draws in float32 stay below 16 in magnitude in practice; bound them by ``NOISE_SIGMAS`` standard
+        deviations, and the complement projection by the squared Frobenius norm of the basis; the floor."""
+        w = archive.decoder_weights
+        bound = linear_bound(w["components"], w["mean"], code_magnitudes(archive, w.get(CODE_SCALE)))
+        residual = split_residual(archive)[2]
+        if residual is not None:
+            std = float(np.max(residual[0])) if residual[0].size else 0.0
+            comp = np.asarray(w["components"], dtype=np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                spread = float(np.sum(comp * comp))
+                bound += NOISE_SIGMAS * std * (1.0 + spread)
+        floor = archive.decoder_config.get("floor")
+        return max(bound, abs(float(floor))) if floor is not None else bound
 
     def bind(self, archive: Archive, device: Any = "cpu", batch_frames: int = 32768) -> BoundDecoder:
         return BoundLowRank(archive, batch_frames)

@@ -17,6 +17,9 @@ class ZerosKind(DecoderKind):
     stores_codes = False
     takes_weights = False
 
+    def output_bound(self, archive: Archive) -> float | None:
+        return 0.0
+
     def bind(self, archive: Archive, device: Any = "cpu", batch_frames: int = 32768) -> BoundDecoder:
         return _Zeros(archive)
 
