@@ -356,3 +356,10 @@ def test_cli_max_restore_bytes(tmp_path: Path) -> None:
     assert run.returncode != 0 and "max_restore_bytes" in run.stderr and "Traceback" not in run.stderr
     run = _cli("restore", str(path), "-o", str(tmp_path / "out"), "--max-restore-bytes", "1MB")
     assert run.returncode == 0, run.stderr
+
+
+def test_deeply_nested_settings_json_is_a_clean_refusal() -> None:
+    from tascond_cli.archive.encoding import parse_json_object
+
+    with pytest.raises(ArchiveError, match="/settings: JSON nested too deeply"):
+        parse_json_object("[" * 100_000, "/settings")

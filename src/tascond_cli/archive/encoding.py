@@ -35,6 +35,8 @@ def parse_json_object(text: str, path: str) -> dict[str, Any]:
         value = json.loads(text, parse_constant=_reject_constant)
     except ValueError as e:
         raise ArchiveError(f"{path}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise ArchiveError(f"{path}: JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise ArchiveError(f"{path}: must be a JSON object, not {type(value).__name__}")
     return value

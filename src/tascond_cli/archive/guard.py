@@ -37,7 +37,7 @@ __all__ = ["CAN_FORK", "PARSE_MEMORY_BASE", "PARSE_SECONDS_BASE", "PARSE_SECONDS
 CAN_FORK = hasattr(os, "fork") and sys.platform != "win32"
 """Whether payloads are parsed in a watchdog child (POSIX) or in-process."""
 
-PARSE_SECONDS_BASE = 20.0
+PARSE_SECONDS_BASE = 10.0
 """Time every payload may take to parse, in seconds, before it is refused as a hang."""
 PARSE_SECONDS_PER_MIB = 0.2
 """Further time per MiB of payload (a legitimate parse reads far faster than 5 MiB/s)."""

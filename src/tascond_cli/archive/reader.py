@@ -277,7 +277,7 @@ def read_archive(
     ``name`` is the file name used in messages (default: the path, or the stream's ``name``).
     ``max_restore_bytes`` bounds what the archive restores to (4 D times its frames, in bytes); by
     default that is :data:`MAX_EXPANSION` times the archive's own size (docs/format.md, 4.7).
-    ``parse_timeout`` overrides how long the HDF5 content may take to parse (seconds; default 20 s plus
+    ``parse_timeout`` overrides how long the HDF5 content may take to parse (seconds; default 10 s plus
     0.2 s per MiB, :func:`tascond_cli.archive.guard.parse_deadline`).
     Any problem with the archive raises :class:`ArchiveError`, one line naming the file.
     """
