@@ -78,6 +78,25 @@ def prepare_data(args: argparse.Namespace, work: Path) -> None:
     marker.write_text(json.dumps(spec))
 
 
+def source_config(source: str, base):
+    """``METHOD`` or ``METHOD:key=value,...`` (``lowrank:texture=4``): the method and its Config, the
+    keys being the method's own config fields (``lowrank`` fields for ``lowrank``)."""
+    method, _, options = source.partition(":")
+    if not options:
+        return method, base
+    section = "lowrank" if method == "lowrank" else "generator"
+    changes = {}
+    for item in options.split(","):
+        key, value = item.split("=")
+        for cast in (int, float, str):
+            try:
+                changes[f"{section}__{key}"] = cast(value)
+                break
+            except ValueError:
+                continue
+    return method, base.with_(**changes)
+
+
 def build_archives(sources: list[str], work: Path, done: set[str]) -> None:
     """Write ``WORK/<source>.tcd`` for every archive source not yet recorded, timing each."""
     from tascond_cli.archive import write_archive
@@ -85,18 +104,19 @@ def build_archives(sources: list[str], work: Path, done: set[str]) -> None:
     from tascond_cli.methods import Config, make_baseline, train_generator
 
     dataset = open_dataset(work / "data", parts=("train",))
-    config = Config(device="cpu")
+    base = Config(device="cpu")
     prior, prior_seconds = None, 0.0
     for source in sources:
         if source == "original" or source in done:
             continue
-        if source in GENERATOR_SOURCES and prior is None:
+        method, config = source_config(source, base)
+        if method in GENERATOR_SOURCES and prior is None:
             t0 = time.perf_counter()
             prior = train_generator(dataset, config)
             prior_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result = make_baseline(source, dataset, config, prior=prior)
-        seconds = time.perf_counter() - t0 + (prior_seconds if source in GENERATOR_SOURCES else 0.0)
+        result = make_baseline(method, dataset, config, prior=prior)
+        seconds = time.perf_counter() - t0 + (prior_seconds if method in GENERATOR_SOURCES else 0.0)
         size = write_archive(result.archive, work / f"{source}.tcd", overwrite=True)
         record = {"build": source, "bytes": size, "seconds": round(seconds, 1), "train_bytes": result.train_bytes,
                   "error": result.error}

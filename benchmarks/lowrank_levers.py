@@ -27,7 +27,7 @@ import numpy as np
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 
 def parse(spec):
-    d = dict(K=64, S=4.0, interp=0, clamp=0, noise=0.0, fresh=0, R=0, q="f16", cls=0, comp=0, sub=0)
+    d = dict(K=64, S=4.0, interp=0, clamp=0, noise=0.0, fresh=0, R=0, q="f16", cls=0, comp=0, sub=0, tex=0)
     for kv in spec.split(","):
         k, v = kv.split("=")
         d[k] = type(d[k])(float(v)) if k != "q" else v
@@ -120,6 +120,15 @@ class Pairs:
             if self.p["sub"]:
                 n += self.P.T @ (self.zstd[:, None] * ar1(rng, (self.P.shape[0], x.shape[1]), self.zrho)) * self.p["noise"]
             x += n
+        if self.p["tex"]:
+            rng = np.random.default_rng([self.seed, i, 7])
+            y = self.labels[i]; zn = np.zeros((self.P.shape[0], x.shape[1]), np.float32)
+            bounds = np.flatnonzero(np.diff(y)) + 1; starts = np.r_[0, bounds]; ends = np.r_[bounds, len(y)]
+            for a, b in zip(starts, ends):
+                U, s, rho = self.tex[int(y[a])]
+                if U is None: continue
+                zn[:, a:b] = (U * s) @ ar1(rng, (U.shape[1], b - a), rho)
+            x += self.P.T @ zn
         if self.p["clamp"]: np.maximum(x, 0, out=x)
         return x, self.labels[i]
 
@@ -151,6 +160,19 @@ def build(work, spec):
     Zr = [P @ r for r in R]
     build.zstd = np.concatenate(Zr, 1).std(1).astype(np.float32)
     build.zrho = float(np.mean([(r[:, 1:] * r[:, :-1]).sum() / max((r * r).sum(), 1e-9) for r in Zr]))
+    if p["tex"]:
+        r = int(p["tex"]); Zc = np.concatenate(Zr, 1); yc = np.concatenate(labels)
+        seg = np.r_[True, np.diff(yc) != 0]  # first frame of a segment (videos start segments too)
+        starts = np.cumsum([0] + [z.shape[1] for z in Zr])[:-1]; seg[starts] = True
+        tex = {}
+        for c in np.unique(yc):
+            m = yc == c
+            if m.sum() < 2 * r: tex[int(c)] = (None, None, 0.0); continue
+            w, V = np.linalg.eigh(np.cov(Zc[:, m])); Uc = V[:, ::-1][:, :r]; sv = np.sqrt(np.maximum(w[::-1][:r], 0))
+            Y = Uc.T @ Zc; nxt = m[1:] & m[:-1] & ~seg[1:]
+            rho = float((Y[:, 1:][:, nxt] * Y[:, :-1][:, nxt]).sum() / max((Y[:, :-1][:, nxt] ** 2).sum(), 1e-9))
+            tex[int(c)] = (Uc.astype(np.float32), sv.astype(np.float32), float(np.clip(rho, -0.95, 0.95)))
+        build.tex = tex; info["tex_rho"] = float(np.mean([t[2] for t in tex.values()]))
     info["zrho"] = build.zrho; info["zvar"] = float((build.zstd**2).sum()); info["cvar"] = float((std**2).sum())
     return base, labels, (std, rho, U, s), info
 
@@ -162,7 +184,7 @@ def run(work, spec, seed, epochs):
     t0 = time.time()
     base, labels, resid, info = build(work, spec)
     ds = open_dataset(work / "data")
-    pairs = Pairs(base, labels, parse(spec), resid, seed); pairs.P = build.P; pairs.zstd = build.zstd; pairs.zrho = build.zrho
+    pairs = Pairs(base, labels, parse(spec), resid, seed); pairs.P = build.P; pairs.zstd = build.zstd; pairs.zrho = build.zrho; pairs.tex = getattr(build, 'tex', None)
     src = TrainSource(spec, pairs, info["bytes"])
     rep = evaluate_sources(ds, [src], TrainConfig(epochs=epochs, seed=seed, device="cpu"), seeds=1)
     return {"spec": spec, "seed": seed, "scores": rep.results[0].per_seed[0], "info": info, "seconds": time.time() - t0}
