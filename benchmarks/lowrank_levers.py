@@ -44,6 +44,20 @@ def hat(L, n):
     B[t, j] = 1 - w; B[t, j + 1] = w
     return B
 
+def psi(L, freqs):
+    """(L, n) cosine basis at DCT-II frequencies ``freqs``, scaled so a code is an amplitude (DC: the mean)."""
+    t = np.arange(L)[:, None] + 0.5
+    f = np.asarray(freqs)[None, :]
+    return np.where(f == 0, 1.0, np.sqrt(2.0) * np.cos(np.pi * t * f / L))
+
+def dct_select(zs, n):
+    """The DC and the n-1 most energetic other DCT-II frequencies of ``zs`` (L, K), sorted."""
+    L = zs.shape[0]
+    if n >= L: return np.arange(L)
+    energy = ((psi(L, np.arange(L)).T @ zs) ** 2).sum(1)
+    rest = 1 + np.argsort(-energy[1:], kind="stable")[: n - 1]
+    return np.sort(np.r_[0, rest])
+
 def class_means(videos, X):
     y = np.concatenate([np.asarray(v.labels) for v in videos])
     M = np.zeros((X.shape[0], int(y.max()) + 1))
@@ -71,7 +85,9 @@ def encode(videos, p):
             L = s.end - s.start; n = max(1, int(round(L / p["S"])))
             n = min(n, L)
             zs = z[:, s.start:s.end].T  # (L, K)
-            if p["interp"]:
+            if p["interp"] == 2:
+                f = dct_select(zs, n); B = psi(L, f); c = B.T @ zs / L
+            elif p["interp"]:
                 B = hat(L, n); c = np.linalg.lstsq(B, zs, rcond=None)[0]
             else:
                 from tascond_cli.chunks import chunk_bounds
@@ -80,7 +96,7 @@ def encode(videos, p):
                 sc = np.abs(c).max(0) / 127 + 1e-12; c = np.round(c / sc) * sc
             else:
                 c = c.astype(np.float16).astype(np.float64)
-            codes.append((L, n, c))
+            codes.append((L, n, c) if p["interp"] != 2 else (L, f, c))
         out.append(codes)
     return mu, P, out
 
@@ -88,7 +104,8 @@ def decode_mean(mu, P, codes, p):
     from tascond_cli.chunks import chunk_bounds
     parts = []
     for L, n, c in codes:
-        if p["interp"]: zs = hat(L, n) @ c
+        if p["interp"] == 2: zs = psi(L, n) @ c
+        elif p["interp"]: zs = hat(L, n) @ c
         else:
             b = chunk_bounds(L, n); zs = np.repeat(c, np.diff(b), axis=0)
         parts.append(zs)
@@ -153,7 +170,7 @@ def build(work, spec):
         w, V = np.linalg.eigh(np.cov(Rc)); U = V[:, ::-1][:, :p["R"]].T; s = np.sqrt(np.maximum(w[::-1][:p["R"]], 0))
         Rc = Rc - U.T @ (U @ Rc)
     std = Rc.std(1).astype(np.float32)
-    ncodes = sum(n for c in codes for (_, n, _) in c)
+    ncodes = sum(np.size(n) if p["interp"] == 2 else n for c in codes for (_, n, _) in c)
     nbytes = ncodes * p["K"] * (1 if p["q"] == "i8" else 2) + P.size * 2
     info = {"fvu": fvu, "rho": rho, "codes": ncodes, "bytes": nbytes}
     build.P = P.astype(np.float32)

@@ -363,3 +363,16 @@ def test_deeply_nested_settings_json_is_a_clean_refusal() -> None:
 
     with pytest.raises(ArchiveError, match="/settings: JSON nested too deeply"):
         parse_json_object("[" * 100_000, "/settings")
+
+
+@pytest.mark.parametrize("seed", ["linear", -1, 1.5, True])
+def test_a_residual_model_needs_an_integer_seed_on_read(seed) -> None:
+    """Found by the fuzzer: a generator archive with a residual model and settings seed 'linear' read
+    fine and failed inside restore with a ValueError."""
+    a = read_archive(Path(__file__).parent / "data" / "golden-v1.1.tcd")
+    weights = dict(a.decoder_weights, **{"residual.std": np.ones(a.dim, np.float16)})
+    good = dataclasses.replace(a, decoder_weights=weights, decoder_config={**a.decoder_config, "residual_rho": 0.5})
+    good.validate()
+    bad = dataclasses.replace(good, settings={**good.settings, "seed": seed})
+    with pytest.raises(ArchiveError, match="seed must be an integer >= 0 for the residual noise"):
+        bad.validate()

@@ -29,6 +29,10 @@ so the same library versions give the same bytes. Each must be refused by ``tasc
 ``zstd_bomb.tcd``
     A header declaring 6 GiB of content and a valid zstd frame (content size and checksum recorded)
     that expands to 6 GiB of zeros, in about 200 KB.
+``seed_text.tcd``
+    A ``tascond`` (``generator``, with a residual model) archive whose ``/settings`` ``seed`` is the
+    string ``"linear"``: found by the 10,000-mutant run (``hdf5-3070``); it read, then its restore
+    failed with a ValueError deep in the noise.
 """
 
 from __future__ import annotations
@@ -116,6 +120,17 @@ def dim_bomb(seeds: dict[str, Seed]) -> bytes:
         f.create_dataset("/settings", data=text, dtype=h5py.string_dtype("utf-8"), track_times=False)
 
     return _edit(seeds["blind"], edit)
+
+
+def seed_text(seeds: dict[str, Seed]) -> bytes:
+    def edit(f: h5py.File) -> None:
+        settings = json.loads(f["/settings"][()])
+        settings["seed"] = "linear"
+        text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        del f["/settings"]
+        f.create_dataset("/settings", data=text, dtype=h5py.string_dtype("utf-8"), track_times=False)
+
+    return _edit(seeds["tascond"], edit)
 
 
 def zstd_bomb(size: int = ZSTD_BOMB_BYTES) -> bytes:
@@ -238,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", action="store_true", help="search a hanging flip even if HANG_FLIP hangs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tascond-corpus-") as tmp:
-        build_seeds(tmp, ("blind", "mean", "pca"))
+        build_seeds(tmp, ("blind", "mean", "pca", "tascond"))
         seeds = {s.name: s for s in load_seeds(tmp)}
     files = {
         "inf_pca.tcd": inf_pca(seeds),
@@ -246,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "length_bomb.tcd": length_bomb(seeds),
         "dim_bomb.tcd": dim_bomb(seeds),
         "zstd_bomb.tcd": zstd_bomb(),
+        "seed_text.tcd": seed_text(seeds),
     }
     t0 = time.monotonic()
     found = HANG_FLIP if not args.search and hangs(flip(seeds[HANG_FLIP[0]], *HANG_FLIP[1:])) else None

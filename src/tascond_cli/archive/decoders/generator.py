@@ -74,6 +74,17 @@ class GeneratorKind(DecoderKind):
     stores_codes = True
     takes_weights = True
 
+    def check(self, archive: Archive) -> str | None:
+        """With a residual model, its fields (section 6.5) and the seed of its noise: an integer >= 0."""
+        try:
+            residual = split_residual(archive)[2]
+        except ArchiveError as exc:
+            return str(exc)
+        seed = archive.settings.get("seed", 0)
+        if residual is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            return f"/settings: seed must be an integer >= 0 for the residual noise, got {seed!r}"
+        return None
+
     def bind(self, archive: Archive, device: Any = "cpu", batch_frames: int = 32768) -> BoundDecoder:
         from tascond_cli.archive.decoders.network import load_decoder
         from tascond_cli.device import resolve_device

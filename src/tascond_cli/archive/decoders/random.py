@@ -39,7 +39,7 @@ class RandomKind(GeneratorKind):
         seed = archive.settings.get(SEED)
         if not _is_int(seed):
             return f"{P_SETTINGS}: random decoder needs an integer 'seed' setting, not {seed!r}"
-        return None
+        return super().check(archive)
 
     def _check_network(self, archive: Archive, net: Any) -> None:
         ips = archive.settings.get(IPS)
