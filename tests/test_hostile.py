@@ -376,3 +376,12 @@ def test_a_residual_model_needs_an_integer_seed_on_read(seed) -> None:
     bad = dataclasses.replace(good, settings={**good.settings, "seed": seed})
     with pytest.raises(ArchiveError, match="seed must be an integer >= 0 for the residual noise"):
         bad.validate()
+
+
+@pytest.mark.parametrize("ips", [2**63, 2**31])
+def test_a_random_archive_with_a_huge_ips_is_refused_at_bind(ips) -> None:
+    """Found by the fuzzer: ips 2**63 overflowed inside the chunk rule with an OverflowError."""
+    a = read_archive(Path(__file__).parent / "data" / "golden-v1.0-random.tcd")
+    bad = dataclasses.replace(a, settings={**a.settings, "ips": ips}).validate()
+    with pytest.raises(ArchiveError, match="needs an integer ips from 1 to 2147483647"):
+        ArchiveDecoder(bad)

@@ -33,6 +33,9 @@ so the same library versions give the same bytes. Each must be refused by ``tasc
     A ``tascond`` (``generator``, with a residual model) archive whose ``/settings`` ``seed`` is the
     string ``"linear"``: found by the 10,000-mutant run (``hdf5-3070``); it read, then its restore
     failed with a ValueError deep in the noise.
+``ips_overflow.tcd``
+    A ``tca`` (``random``) archive whose ``/settings`` ``ips`` is ``2**63``: found by the same run
+    (``hdf5-9719``); its restore failed with an OverflowError in the chunk rule.
 """
 
 from __future__ import annotations
@@ -131,6 +134,17 @@ def seed_text(seeds: dict[str, Seed]) -> bytes:
         f.create_dataset("/settings", data=text, dtype=h5py.string_dtype("utf-8"), track_times=False)
 
     return _edit(seeds["tascond"], edit)
+
+
+def ips_overflow(seeds: dict[str, Seed]) -> bytes:
+    def edit(f: h5py.File) -> None:
+        settings = json.loads(f["/settings"][()])
+        settings["ips"] = 2**63
+        text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        del f["/settings"]
+        f.create_dataset("/settings", data=text, dtype=h5py.string_dtype("utf-8"), track_times=False)
+
+    return _edit(seeds["tca"], edit)
 
 
 def zstd_bomb(size: int = ZSTD_BOMB_BYTES) -> bytes:
@@ -253,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", action="store_true", help="search a hanging flip even if HANG_FLIP hangs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tascond-corpus-") as tmp:
-        build_seeds(tmp, ("blind", "mean", "pca", "tascond"))
+        build_seeds(tmp, ("blind", "mean", "pca", "tascond", "tca"))
         seeds = {s.name: s for s in load_seeds(tmp)}
     files = {
         "inf_pca.tcd": inf_pca(seeds),
@@ -262,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "dim_bomb.tcd": dim_bomb(seeds),
         "zstd_bomb.tcd": zstd_bomb(),
         "seed_text.tcd": seed_text(seeds),
+        "ips_overflow.tcd": ips_overflow(seeds),
     }
     t0 = time.monotonic()
     found = HANG_FLIP if not args.search and hangs(flip(seeds[HANG_FLIP[0]], *HANG_FLIP[1:])) else None

@@ -797,7 +797,9 @@ def _hdf5_family(seed: Seed, rng: random.Random) -> tuple[bytes, str]:
             try:
                 with h5py.File(bio, "r+") as f:
                     what = op(f, rng)
-            except (ValueError, TypeError):  # h5py would not write this variant: draw another operator
+            except (ValueError, TypeError, KeyError, RuntimeError, OSError):
+                # h5py would not write this variant, or an earlier operator made the object unreachable
+                # (removed it, or left a link loop): draw another operator
                 what = None
             if what is not None:
                 payload = bio.getvalue()

@@ -76,8 +76,8 @@ def outcomes(tmp_path_factory) -> dict[tuple[str, str], Outcome]:
 
 
 def test_the_corpus_is_there():
-    assert FILES == ["dim_bomb.tcd", "hang.tcd", "huge_pca.tcd", "inf_pca.tcd", "length_bomb.tcd", "seed_text.tcd",
-                     "zstd_bomb.tcd"]
+    assert FILES == ["dim_bomb.tcd", "hang.tcd", "huge_pca.tcd", "inf_pca.tcd", "ips_overflow.tcd", "length_bomb.tcd",
+                     "seed_text.tcd", "zstd_bomb.tcd"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -9,6 +9,7 @@ import typer
 
 from tascond_cli.cli import options as o
 from tascond_cli.cli._common import err, handle_errors, print_json, progress, read_archive_arg
+from tascond_cli.archive.model import ArchiveError
 from tascond_cli.errors import TascondError
 
 
@@ -46,10 +47,14 @@ def restore(
     loaded = read_archive_arg(archive, max_restore_bytes)
     with progress() as bar:
         task = bar.add_task("restoring", total=None)
-        summary = restore_archive(
-            loaded, output, videos=video, device=device, overwrite=force,
-            on_video=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        try:
+            summary = restore_archive(
+                loaded, output, videos=video, device=device, overwrite=force,
+                on_video=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except ArchiveError as e:  # found while decoding (a broken decoder): name the archive
+            name = "<stdin>" if archive == "-" else archive
+            raise ArchiveError(f"{name}: {e}") from None
     data = {
         "out": str(summary.out),
         "videos": summary.videos,

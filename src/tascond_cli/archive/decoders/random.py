@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tascond_cli.archive.constants import P_SETTINGS
+from tascond_cli.archive.constants import MAX_SEGMENT_FRAMES, P_SETTINGS
 from tascond_cli.archive.decoders.base import BoundDecoder
 from tascond_cli.archive.decoders.generator import BoundGenerator, GeneratorKind
 from tascond_cli.archive.model import Archive, ArchiveError, VideoEntry
@@ -23,7 +23,8 @@ __all__ = ["IPS", "RANDOM", "SEED", "RandomKind"]
 SEED = "seed"
 """The setting that seeds the codes: an integer (checked when the archive is read)."""
 IPS = "ips"
-"""The setting that gives the codes per segment, ``min(ips, L)``: an integer >= 1 (checked when bound)."""
+"""The setting that gives the codes per segment, ``min(ips, L)``: an integer from 1 to the longest segment
+the format allows (checked when bound)."""
 
 
 def _is_int(value: Any) -> bool:
@@ -43,8 +44,9 @@ class RandomKind(GeneratorKind):
 
     def _check_network(self, archive: Archive, net: Any) -> None:
         ips = archive.settings.get(IPS)
-        if not _is_int(ips) or ips < 1:
-            raise ArchiveError(f"/settings: a random decoder needs an integer ips >= 1, got {ips!r}")
+        if not _is_int(ips) or not 1 <= ips <= MAX_SEGMENT_FRAMES:
+            raise ArchiveError(f"/settings: a random decoder needs an integer ips from 1 to {MAX_SEGMENT_FRAMES}, "
+                               f"got {ips!r}")
 
     def _bound(self, archive: Archive, net: Any, residual: Any, batch_frames: int) -> BoundDecoder:
         return _BoundRandom(archive, net, residual, batch_frames)
