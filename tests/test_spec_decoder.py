@@ -181,6 +181,17 @@ def lowrank_codes(seg_codes: list[np.ndarray], lengths: np.ndarray, interp: str)
     return np.concatenate(out)
 
 
+def dct_codes(seg_codes: list[np.ndarray], seg_freqs: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """``interp: "dct"`` (§6.7 step 2, version 1.3): per frame, the sum of its segment's codes times
+    their cosines, the cosines in float64 rounded to float32."""
+    out = []
+    for codes, freqs, length in zip(seg_codes, seg_freqs, lengths.tolist()):
+        t = np.arange(length)[:, None]
+        psi = np.where(freqs[None, :] == 0, 1.0, math.sqrt(2) * np.cos(math.pi * (2 * t + 1) * freqs[None, :] / (2 * length)))
+        out.append(psi.astype(np.float32) @ codes)
+    return np.concatenate(out)
+
+
 def lowrank_features(a: dict, v: int, seg_codes: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
     """The ``lowrank`` kind (§6.7): scaled codes, interpolated, on the basis; noise; floor."""
     cfg, weights = a["config"], a["weights"]
@@ -188,7 +199,15 @@ def lowrank_features(a: dict, v: int, seg_codes: list[np.ndarray], lengths: np.n
     assert cfg["code_dim"] == a["codes"].shape[1] and a["version"] >= (1, 2)
     if "code_scale" in weights:  # step 1
         seg_codes = [z * weights["code_scale"].astype(np.float32) for z in seg_codes]
-    z = lowrank_codes(seg_codes, lengths, cfg["interp"])  # step 2
+    if cfg["interp"] == "dct":  # step 2, version 1.3
+        assert a["version"] >= (1, 3) and a["source"] is None
+        offsets = a["code_offsets"]
+        segs = range(int(a["segment_offsets"][v]), int(a["segment_offsets"][v + 1]))
+        freqs = weights["frequencies"].astype(np.int64)
+        seg_freqs = [freqs[int(offsets[s]) : int(offsets[s + 1])] for s in segs]
+        z = dct_codes(seg_codes, seg_freqs, lengths)
+    else:
+        z = lowrank_codes(seg_codes, lengths, cfg["interp"])  # step 2
     comp = weights["components"].astype(np.float32)  # (d, D)
     x = np.ascontiguousarray((z @ comp + weights["mean"].astype(np.float32)).T)  # step 3: (D, T)
     if "residual_rho" in cfg:  # step 4
@@ -497,3 +516,17 @@ def test_lowrank_variants(interp: str, codes: str, residual, floor, shared: bool
         smooth["config"]["floor"] = None
         noise = spec_features(noisy, 1) - spec_features(smooth, 1)
         assert np.abs(noise).max() > 0.1 and np.abs(comp @ noise).max() < 1e-2 * np.abs(noise).max()
+
+
+@pytest.mark.parametrize("codes, residual", [("int8", "complement"), ("float16", None)])
+def test_lowrank_dct(codes: str, residual) -> None:
+    """Version 1.3: ``interp: "dct"``, each code the amplitude of one cosine of its segment (§6.7)."""
+    a = _lowrank_archive("linear", codes, residual, None, False)
+    counts = np.diff(a.segment_codes)
+    rng = np.random.default_rng(3)
+    freqs = np.concatenate([np.sort(np.concatenate([[0], 1 + rng.choice(length - 1, n - 1, replace=False)]))
+                            for length, n in zip(a.segment_lengths.tolist(), counts.tolist())])
+    a.decoder_config = {**a.decoder_config, "interp": "dct"}
+    a.decoder_weights = {**a.decoder_weights, "frequencies": freqs.astype(np.uint16)}
+    a = _compare(_bytes(a))
+    assert a["version"] == (1, 3) and a["config"]["interp"] == "dct"

@@ -7,16 +7,19 @@ import struct
 
 from tascond_cli.chunks import MAX_SEGMENT_FRAMES  # noqa: F401  (a format limit, defined with the chunk rule)
 
-FORMAT_VERSION: tuple[int, int] = (1, 2)
+FORMAT_VERSION: tuple[int, int] = (1, 3)
 """The newest format version this module writes (``major, minor``); it reads every ``1.x``. Each archive
-is written with the oldest version that has what it uses: ``1.2`` for the ``lowrank`` decoder kind,
-``1.1`` for shared codes, else ``1.0`` (what a 1.0 reader reads)."""
+is written with the oldest version that has what it uses: ``1.3`` for ``lowrank`` DCT codes, ``1.2``
+for the ``lowrank`` decoder kind, ``1.1`` for shared codes, else ``1.0`` (what a 1.0 reader reads)."""
 
 SHARED_CODES_VERSION: tuple[int, int] = (1, 1)
 """The version that added shared codes (``/segments/code_source``)."""
 
 VERSION_OF_KIND: dict[str, tuple[int, int]] = {"lowrank": (1, 2)}
 """Decoder kinds added after 1.0, with the version that added them."""
+
+VERSION_OF_WEIGHT: dict[str, tuple[int, int]] = {"frequencies": (1, 3)}
+"""Decoder weights added after their kind, with the version that added them (``lowrank``'s DCT codes)."""
 
 BASE_VERSION: tuple[int, int] = (1, 0)
 """The version of archives that use nothing added after 1.0."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tascond_cli.archive.constants import BASE_VERSION, SHARED_CODES_VERSION, VERSION_OF_KIND
+from tascond_cli.archive.constants import BASE_VERSION, SHARED_CODES_VERSION, VERSION_OF_KIND, VERSION_OF_WEIGHT
 from tascond_cli.chunks import frame_code_index, offsets_from_counts
 from tascond_cli.errors import TascondError
 
@@ -132,9 +132,10 @@ class Archive:
 
     @property
     def version(self) -> tuple[int, int]:
-        """The oldest format version that has what this content uses: 1.2 for a ``lowrank`` decoder, 1.1
-        when segments share codes, else 1.0."""
+        """The oldest format version that has what this content uses: 1.3 for ``lowrank`` DCT codes, 1.2
+        for a ``lowrank`` decoder, 1.1 when segments share codes, else 1.0."""
         needs = [BASE_VERSION, VERSION_OF_KIND.get(self.decoder_kind, BASE_VERSION)]
+        needs += [VERSION_OF_WEIGHT[name] for name in self.decoder_weights if name in VERSION_OF_WEIGHT]
         if self.segment_sources is not None:
             needs.append(SHARED_CODES_VERSION)
         return max(needs)

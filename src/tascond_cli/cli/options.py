@@ -150,7 +150,8 @@ Stride = Annotated[
                  rich_help_panel=LOWRANK),
 ]
 Interp = Annotated[
-    str, typer.Option(help="linear (between chunk centres) or step (each chunk holds its code).", rich_help_panel=LOWRANK)
+    str, typer.Option(help="linear (between chunk centres), step (each chunk holds its code) or dct (each code is "
+                      "one of the segment's most energetic cosine frequencies).", rich_help_panel=LOWRANK)
 ]
 Floor = Annotated[
     str,

@@ -66,7 +66,8 @@ def _estimate(structure: tuple[np.ndarray, int, int], dim: int, config: Config) 
     code_bytes = codes * width * (int8_bits(lr.step) / 8 if int8 else _ITEMSIZE[config.storage.code_dtype])
     parts = {
         "codes": int(math.ceil(code_bytes)),
-        "decoder": (width * dim + vectors * dim) * weight + (4 * width if int8 else 0),  # + code_scale
+        "decoder": (width * dim + vectors * dim) * weight + (4 * width if int8 else 0)  # + code_scale
+        + ((2 if lengths.max(initial=0) < 2**16 else 4) * codes if lr.interp == "dct" else 0),  # + frequencies
         "structure": structure_size,
         "overhead": OVERHEAD,
     }

@@ -51,7 +51,7 @@ the same action nearest in length; ``drop`` leaves them out (the paper)."""
 CODE_DTYPES = ("float16", "float32", "int8")
 """Precisions of stored codes; int8 (with a per-dimension scale) only where the method says so."""
 WEIGHT_DTYPES = ("float16", "float32")
-INTERPS = ("linear", "step")
+INTERPS = ("linear", "step", "dct")
 """``lowrank``: restore interpolates linearly between chunk centres, or holds each chunk's code."""
 FLOORS = ("auto", "zero", "none")
 """``lowrank``: clamp restored features at 0 (``zero``), never (``none``), or when every training
@@ -190,7 +190,7 @@ class LowRankConfig:
     stride: float = 3.0
     """Frames per code: a segment of ``L`` frames gets ``round(L / stride)`` codes (1 to ``L``)."""
     interp: str = "linear"
-    """``linear`` or ``step`` (:data:`INTERPS`)."""
+    """``linear``, ``step`` or ``dct`` (:data:`INTERPS`)."""
     floor: str = "auto"
     """``auto``, ``zero`` or ``none`` (:data:`FLOORS`)."""
     noise: str = "complement"

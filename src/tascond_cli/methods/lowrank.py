@@ -18,7 +18,7 @@ import numpy as np
 
 from tascond_cli.archive import Archive
 from tascond_cli.archive.decoders.generator import RESIDUAL_RHO, RESIDUAL_STD
-from tascond_cli.archive.decoders.lowrank import CODE_SCALE, BoundLowRank
+from tascond_cli.archive.decoders.lowrank import CODE_SCALE, FREQUENCIES, BoundLowRank
 from tascond_cli.chunks import frame_code_index, frame_interpolation
 from tascond_cli.methods._features import FeatureMethod
 from tascond_cli.methods.pca import principal_components
@@ -65,6 +65,35 @@ def fit_codes(z: np.ndarray, lengths: np.ndarray, counts: np.ndarray, interp: st
     return np.concatenate(out)
 
 
+def dct_amplitudes(z: np.ndarray) -> np.ndarray:
+    """``(L, K)``: the amplitude of every DCT-II frequency ``f = 0 .. L-1`` of ``z`` ``(L, K)`` on the
+    decoder's cosines (:func:`~tascond_cli.archive.decoders.lowrank.cosine_basis`, orthogonal with squared
+    norm ``L``): ``a_f = z.T @ psi_f / L`` (the mean for ``f = 0``), by one FFT of length ``2L``."""
+    length = z.shape[0]
+    spectrum = np.fft.rfft(z, n=2 * length, axis=0)[:length]  # sum_t z_t exp(-i pi t f / L)
+    shift = np.exp(-1j * np.pi * np.arange(length) / (2 * length))[:, None]
+    amp = (spectrum * shift).real / length
+    amp[1:] *= np.sqrt(2.0)
+    return amp
+
+
+def fit_dct(z: np.ndarray, lengths: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment of ``n`` codes: its mean (frequency 0) and the ``n - 1`` other DCT-II frequencies whose
+    amplitudes carry the most energy (summed over dimensions; ties to the lower frequency), in increasing
+    order. Returns the codes ``(sum(counts), K)`` float64 (the exact least-squares fit: the cosines are
+    orthogonal) and their frequencies (int64)."""
+    codes, freqs, start = [], [], 0
+    for length, n in zip(lengths.tolist(), counts.tolist()):
+        amp = dct_amplitudes(z[start : start + length])
+        energy = np.square(amp).sum(axis=1)
+        rest = 1 + np.argsort(-energy[1:], kind="stable")[: n - 1]
+        keep = np.sort(np.concatenate([[0], rest])).astype(np.int64)
+        codes.append(amp[keep])
+        freqs.append(keep)
+        start += length
+    return np.concatenate(codes), np.concatenate(freqs)
+
+
 def quantize(codes: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """int8 codes and the float32 scale per dimension such that ``codes ~= int8 * scale``, rounding to
     nearest. The scale is ``step`` times the dimension's standard deviation over all codes, or
@@ -109,6 +138,9 @@ class LowRank(FeatureMethod):
         mu = weights["mean"].astype(np.float64)
         z = (x.T.astype(np.float64) - mu) @ comp.T  # (T, d)
         counts = codes_per_chunking(lengths, config.lowrank.stride)
+        if config.lowrank.interp == "dct":  # the frequencies ride along as a last column, split off in finish
+            codes, freqs = fit_dct(z, lengths, counts)
+            return np.concatenate([codes, freqs[:, None]], axis=1), counts
         codes = fit_codes(z, lengths, counts, config.lowrank.interp)
         return codes.astype(np.float32 if dtype == np.int8 else dtype), counts  # int8: quantized in finish
 
@@ -118,6 +150,15 @@ class LowRank(FeatureMethod):
     def finish(self, archive: Archive, videos: list, config, report) -> Archive:
         """Quantize int8 codes (a scale per dimension, over the whole archive), then add the residual model
         (``lowrank.noise`` not ``"none"``), measured on every kept video as restore decodes it."""
+        if config.lowrank.interp == "dct":
+            width = archive.decoder_config["code_dim"]
+            with_freqs = archive.codes.shape[1] == width + 1  # (no videos: no column to split)
+            freqs = archive.codes[:, -1].astype(np.int64) if with_freqs else np.zeros(0, np.int64)
+            kind = np.uint16 if freqs.size == 0 or freqs.max() < 2**16 else np.int32
+            codes = archive.codes[:, :width]
+            dtype = np.float32 if config.storage.code_dtype == "int8" else np.dtype(config.storage.code_dtype)
+            archive = replace(archive, codes=codes.astype(dtype),
+                              decoder_weights=dict(archive.decoder_weights, **{FREQUENCIES: freqs.astype(kind)}))
         if config.storage.code_dtype == "int8":
             codes, scale = quantize(archive.codes, config.lowrank.step)
             weights = dict(archive.decoder_weights, **{CODE_SCALE: scale})
@@ -150,4 +191,4 @@ class LowRank(FeatureMethod):
 
 METHOD = LowRank()
 
-__all__ = ["LowRank", "METHOD", "codes_per_chunking", "fit_codes", "quantize"]
+__all__ = ["LowRank", "METHOD", "codes_per_chunking", "dct_amplitudes", "fit_codes", "fit_dct", "quantize"]

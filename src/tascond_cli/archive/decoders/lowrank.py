@@ -25,10 +25,49 @@ from tascond_cli.archive.decoders.generator import RESIDUAL_STD, ar1_noise, spli
 from tascond_cli.archive.model import Archive, ArchiveError
 from tascond_cli.chunks import frame_interpolation
 
-__all__ = ["BoundLowRank", "CODE_SCALE", "INTERPOLATIONS", "LOWRANK", "LowRankKind", "RESIDUAL_SPACES", "noise_stream"]
+__all__ = ["BoundLowRank", "CODE_SCALE", "FREQUENCIES", "INTERPOLATIONS", "LOWRANK", "LowRankKind", "RESIDUAL_SPACES",
+           "cosine_basis", "noise_stream"]
 
-INTERPOLATIONS = ("step", "linear")
-"""Values of config ``interp``: each frame takes its chunk's code, or interpolates between chunk centres."""
+INTERPOLATIONS = ("step", "linear", "dct")
+"""Values of config ``interp``: each frame takes its chunk's code, interpolates between chunk centres, or
+(format 1.3) sums cosines: each code is the amplitude of one DCT-II frequency of its segment."""
+
+FREQUENCIES = "frequencies"
+"""Weight ``(N,)``, integers, required with ``interp: "dct"`` (format 1.3): the DCT-II frequency of each
+code row within its segment, strictly increasing within a segment, each below the segment's length."""
+
+
+def cosine_basis(length: int, freqs: np.ndarray) -> np.ndarray:
+    """``(L, n)`` float32: column ``i`` is ``psi_f(t)`` for ``f = freqs[i]``, ``t = 0 .. L-1``: 1 for
+    ``f = 0``, else ``sqrt(2) cos(pi (2t + 1) f / (2L))``, computed in float64 (section 6.7)."""
+    t = np.arange(length, dtype=np.float64)[:, None]
+    f = np.asarray(freqs, dtype=np.float64)[None, :]
+    basis = np.where(f == 0, 1.0, math.sqrt(2.0) * np.cos(np.pi * (2.0 * t + 1.0) * f / (2.0 * length)))
+    return basis.astype(np.float32)
+
+
+def _frequencies_problem(a: Archive) -> str | None:
+    """``frequencies``: integers, one per code, increasing within each segment, below its length."""
+    w = a.decoder_weights.get(FREQUENCIES)
+    where = f"{P_DECODER_WEIGHTS}/{FREQUENCIES}"
+    if a.decoder_config.get("interp") != "dct":
+        return None if w is None else f"{where}: only allowed with interp \"dct\""
+    if w is None:
+        return f"{P_DECODER_WEIGHTS}: interp \"dct\" needs the weight '{FREQUENCIES}'"
+    if a.segment_sources is not None:
+        return f"{P_DECODER_CONFIG}: interp \"dct\" does not allow shared codes"
+    if w.dtype.kind not in "iu" or w.shape != (a.num_codes,):
+        return f"{where}: must be {a.num_codes} integers (one per code), not {w.dtype} {w.shape}"
+    freq = w.astype(np.int64)
+    counts = np.diff(a.segment_codes)
+    seg_of_row = np.repeat(np.arange(counts.shape[0]), counts)
+    if (freq < 0).any() or (freq >= a.segment_lengths[seg_of_row]).any():
+        return f"{where}: every frequency must lie in [0, L) of its segment"
+    first = np.zeros(freq.shape[0], dtype=bool)
+    first[a.segment_codes[:-1][counts > 0]] = True
+    if freq.shape[0] > 1 and ((np.diff(freq) <= 0) & ~first[1:]).any():
+        return f"{where}: frequencies must be strictly increasing within a segment"
+    return None
 RESIDUAL_SPACES = ("full", "complement")
 """Values of config ``residual_space``: the residual noise as drawn, or its part outside the basis."""
 _CONFIG_KEYS = {"code_dim", "interp", "floor", "residual_rho", "residual_space"}
@@ -88,10 +127,13 @@ class LowRankKind(DecoderKind):
             return f"{P_DECODER_CONFIG}: residual_space must be one of {', '.join(RESIDUAL_SPACES)}, got {space!r}"
         if "residual_space" in config and "residual_rho" not in config:
             return f"{P_DECODER_CONFIG}: residual_space needs the residual model (residual_rho, {RESIDUAL_STD})"
-        names = sorted(set(a.decoder_weights) - {RESIDUAL_STD, CODE_SCALE})
+        names = sorted(set(a.decoder_weights) - {RESIDUAL_STD, CODE_SCALE, FREQUENCIES})
         if names != ["components", "mean"]:
             return f"{P_DECODER_WEIGHTS}: lowrank decoder needs 'components' and 'mean' (and optionally " \
-                   f"'{CODE_SCALE}', '{RESIDUAL_STD}'), not {sorted(a.decoder_weights)}"
+                   f"'{CODE_SCALE}', '{RESIDUAL_STD}', '{FREQUENCIES}'), not {sorted(a.decoder_weights)}"
+        problem = _frequencies_problem(a)
+        if problem:
+            return problem
         if a.codes.dtype == np.int8 and CODE_SCALE not in a.decoder_weights:
             return f"{P_DECODER_WEIGHTS}: int8 codes need the weight '{CODE_SCALE}'"
         shapes = [("components", (a.code_dim, a.dim)), ("mean", (a.dim,))]
@@ -119,7 +161,11 @@ class LowRankKind(DecoderKind):
         draws in float32 stay below 16 in magnitude in practice; bound them by ``NOISE_SIGMAS`` standard
         deviations, and the complement projection by the squared Frobenius norm of the basis; the floor."""
         w = archive.decoder_weights
-        bound = linear_bound(w["components"], w["mean"], code_magnitudes(archive, w.get(CODE_SCALE)))
+        mags = code_magnitudes(archive, w.get(CODE_SCALE))
+        if archive.decoder_config.get("interp") == "dct":  # a frame sums up to n codes, each times at most sqrt(2)
+            most = int(np.diff(archive.segment_codes).max(initial=0))
+            mags = mags * math.sqrt(2.0) * most
+        bound = linear_bound(w["components"], w["mean"], mags)
         residual = split_residual(archive)[2]
         if residual is not None:
             std = float(np.max(residual[0])) if residual[0].size else 0.0
@@ -157,6 +203,8 @@ class BoundLowRank(BoundDecoder):
         codes = np.asarray(entry.codes, dtype=np.float32)  # (N, d); float32 codes: a view of the archive's
         if self.scale is not None:
             codes = codes * self.scale  # not in place: that would scale the archive's own codes again each call
+        if self.interp == "dct":
+            return self._dct(index, entry, codes)
         if self.interp == "linear":
             row_a, row_b, w = frame_interpolation(entry.lengths, entry.code_counts)
             w = w.astype(np.float32)[:, None]
@@ -171,6 +219,22 @@ class BoundLowRank(BoundDecoder):
             if w is not None:
                 z = z + w[sl] * (codes[row_b[sl]] - z)
             out[:, sl] = (z @ self.components + self.mean).T
+        return out
+
+    def _dct(self, index: int, entry, codes: np.ndarray) -> np.ndarray:
+        """``interp: "dct"``: per segment, ``z = cosine_basis(L, freqs) @ codes``, then the basis."""
+        segs = self.archive.segments_of_video(index)
+        first = int(self.archive.segment_codes[segs.start])
+        freqs = np.asarray(self.archive.decoder_weights[FREQUENCIES], dtype=np.int64)
+        out = np.empty((self.archive.dim, entry.frames), dtype=np.float32)
+        t = row = 0
+        for length, n in zip(entry.lengths.tolist(), entry.code_counts.tolist()):
+            for s in range(0, length, self.batch_frames):
+                e = min(length, s + self.batch_frames)
+                basis = cosine_basis(length, freqs[first + row : first + row + n])[s:e]  # (t, n)
+                z = basis @ codes[row : row + n]  # (t, d)
+                out[:, t + s : t + e] = (z @ self.components + self.mean).T
+            t, row = t + length, row + n
         return out
 
     def features(self, index: int, draw: int = 0) -> np.ndarray:
