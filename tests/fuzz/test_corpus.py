@@ -80,11 +80,19 @@ def test_the_corpus_is_there():
                      "seed_text.tcd", "zstd_bomb.tcd"]
 
 
+RESTORE_ONLY = {"ips_overflow.tcd"}
+"""Files whose problem is one the format checks when a decoder is built to restore, not on read
+(docs/format.md 6.1: such an archive reads, so ``info`` shows it, but does not restore)."""
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("name", FILES)
 def test_hostile_archive_is_refused_in_one_line(outcomes, name: str, command: str) -> None:
     o = outcomes[name, command]
     shown = f"tascond {command} {name}: stderr:\n{o.stderr[-3000:]}"
+    if name in RESTORE_ONLY and command == "info":
+        assert o.code == 0 and "Traceback" not in o.stderr, shown
+        return
     assert o.code is not None, f"hang: still running after {TIMEOUT:g} s; {shown}"
     assert o.code > 0, f"{'exit 0' if o.code == 0 else f'killed by signal {-o.code}'}; {shown}"
     assert "Traceback" not in o.stderr, shown
