@@ -372,8 +372,16 @@ def _shown(value: object) -> str:
     return str(value) if isinstance(value, Raw) else repr(value)
 
 
+# the operators that rewrite a dataset's values read it whole: an earlier operator may have given a
+# dataset a huge declared shape (the reader must refuse it; the mutator must not try to load it)
+MAX_REWRITE_ELEMENTS = 1 << 24
+
+
 def _numeric(f: h5py.File, datasets: list[str]) -> list[str]:
-    return [p for p in datasets if not _is_text(f[p]) and f[p].dtype.kind in "iuf"]
+    return [
+        p for p in datasets
+        if not _is_text(f[p]) and f[p].dtype.kind in "iuf" and (f[p].size or 0) <= MAX_REWRITE_ELEMENTS
+    ]
 
 
 def _fits(v: object, dtype: np.dtype) -> bool:
@@ -797,7 +805,7 @@ def _hdf5_family(seed: Seed, rng: random.Random) -> tuple[bytes, str]:
             try:
                 with h5py.File(bio, "r+") as f:
                     what = op(f, rng)
-            except (ValueError, TypeError, KeyError, RuntimeError, OSError):
+            except (ValueError, TypeError, KeyError, RuntimeError, OSError, MemoryError):
                 # h5py would not write this variant, or an earlier operator made the object unreachable
                 # (removed it, or left a link loop): draw another operator
                 what = None
