@@ -36,6 +36,9 @@ so the same library versions give the same bytes. Each must be refused by ``tasc
 ``ips_overflow.tcd``
     A ``tca`` (``random``) archive whose ``/settings`` ``ips`` is ``2**63``: found by the same run
     (``hdf5-9719``); its restore failed with an OverflowError in the chunk rule.
+``seed_negative.tcd``
+    A ``tca`` (``random``) archive whose ``/settings`` ``seed`` is ``-1``: found by the 100,000-mutant
+    run (``hdf5-21311``); its restore failed with a ValueError in NumPy's seeding.
 """
 
 from __future__ import annotations
@@ -140,6 +143,17 @@ def ips_overflow(seeds: dict[str, Seed]) -> bytes:
     def edit(f: h5py.File) -> None:
         settings = json.loads(f["/settings"][()])
         settings["ips"] = 2**63
+        text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        del f["/settings"]
+        f.create_dataset("/settings", data=text, dtype=h5py.string_dtype("utf-8"), track_times=False)
+
+    return _edit(seeds["tca"], edit)
+
+
+def seed_negative(seeds: dict[str, Seed]) -> bytes:
+    def edit(f: h5py.File) -> None:
+        settings = json.loads(f["/settings"][()])
+        settings["seed"] = -1
         text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         del f["/settings"]
         f.create_dataset("/settings", data=text, dtype=h5py.string_dtype("utf-8"), track_times=False)
@@ -277,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "zstd_bomb.tcd": zstd_bomb(),
         "seed_text.tcd": seed_text(seeds),
         "ips_overflow.tcd": ips_overflow(seeds),
+        "seed_negative.tcd": seed_negative(seeds),
     }
     t0 = time.monotonic()
     found = HANG_FLIP if not args.search and hangs(flip(seeds[HANG_FLIP[0]], *HANG_FLIP[1:])) else None

@@ -464,7 +464,8 @@ def _h_lengths(f: h5py.File, rng: random.Random) -> str | None:
     elif scope == "one":
         lengths[rng.randrange(lengths.size)] = value
     else:
-        lengths[offsets[:-1][offsets[:-1] < lengths.size]] = value
+        starts = offsets[:-1]
+        lengths[starts[(starts >= 0) & (starts < lengths.size)]] = value  # an earlier operator may have broken them
     _put(f, "/segments/lengths", lengths)
     frames = np.array([lengths[a:b].sum() for a, b in zip(offsets[:-1], offsets[1:])], dtype=np.int64)
     _put(f, "/videos/frames", frames)
@@ -805,7 +806,7 @@ def _hdf5_family(seed: Seed, rng: random.Random) -> tuple[bytes, str]:
             try:
                 with h5py.File(bio, "r+") as f:
                     what = op(f, rng)
-            except (ValueError, TypeError, KeyError, RuntimeError, OSError, MemoryError):
+            except (ValueError, TypeError, KeyError, IndexError, OverflowError, RuntimeError, OSError, MemoryError):
                 # h5py would not write this variant, or an earlier operator made the object unreachable
                 # (removed it, or left a link loop): draw another operator
                 what = None

@@ -47,6 +47,8 @@ class RandomKind(GeneratorKind):
         if not _is_int(ips) or not 1 <= ips <= MAX_SEGMENT_FRAMES:
             raise ArchiveError(f"/settings: a random decoder needs an integer ips from 1 to {MAX_SEGMENT_FRAMES}, "
                                f"got {ips!r}")
+        if archive.settings[SEED] < 0:  # an integer: checked on read
+            raise ArchiveError(f"/settings: a random decoder needs a seed >= 0, got {archive.settings[SEED]!r}")
 
     def _bound(self, archive: Archive, net: Any, residual: Any, batch_frames: int) -> BoundDecoder:
         return _BoundRandom(archive, net, residual, batch_frames)
