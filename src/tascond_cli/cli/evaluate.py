@@ -15,11 +15,24 @@ from tascond_cli.errors import TascondError
 from tascond_cli.evaluate.metrics import DEFAULT_BACKGROUND, METRIC_NAMES
 from tascond_cli.fsio import atomic_dir
 
+MODEL_NAMES = {"mstcn": "MS-TCN", "asformer": "ASFormer"}
 HEADERS = {"acc": "Acc", "edit": "Edit", "f1@10": "F1@10", "f1@25": "F1@25", "f1@50": "F1@50"}
 
 
 class Model(str, Enum):
     mstcn = "mstcn"
+
+
+class Protocol(str, Enum):
+    standard = "standard"
+    incremental = "incremental"
+
+
+class Replay(str, Enum):
+    none = "none"
+    exemplar = "exemplar"
+    archive = "archive"
+    full = "full"
 
 
 @handle_errors
@@ -39,6 +52,26 @@ def evaluate(
             help="A training source: an MS-TCN-layout folder or a .tcd archive (decoded on the fly); repeatable. Default: DATA's own train split.",
             rich_help_panel="Training",
         ),
+    ] = None,
+    protocol: Annotated[
+        Protocol,
+        typer.Option(help="standard: train once per source; incremental: task after task, with replay.",
+                     rich_help_panel="Mode"),
+    ] = Protocol.standard,
+    tasks: Annotated[
+        Optional[int],
+        typer.Option(min=2, help="Incremental: number of tasks (default: one activity per task).",
+                     rich_help_panel="Incremental"),
+    ] = None,
+    replay: Annotated[
+        Optional[list[Replay]],
+        typer.Option(help="Incremental: a replay source for earlier tasks (repeatable). Default: all four.",
+                     rich_help_panel="Incremental"),
+    ] = None,
+    task_order: Annotated[
+        Optional[str],
+        typer.Option(help="Incremental: the activities in learning order, comma-separated.",
+                     rich_help_panel="Incremental"),
     ] = None,
     split: Annotated[int, typer.Option("--split", "-s", min=1, help="Which split of DATA.")] = 1,
     bg: Annotated[
@@ -78,6 +111,14 @@ def evaluate(
     background = tuple(bg) if bg else DEFAULT_BACKGROUND
     if (predictions is None) == (model is None):
         raise fail("give exactly one of --predictions DIR or --model mstcn", 2)
+    if protocol is Protocol.standard:
+        for option, value in (("--tasks", tasks), ("--replay", replay), ("--task-order", task_order)):
+            if value:
+                raise fail(f"{option} goes with --protocol incremental", 2)
+    elif predictions is not None:
+        raise fail("--protocol incremental goes with --model, not --predictions", 2)
+    elif train:
+        raise fail("--train goes with --protocol standard (incremental replays DATA's own train split)", 2)
     if predictions is not None:
         for option, value in (("--train", train), ("--save-predictions", save_predictions), ("--plot", plot)):
             if value:
@@ -92,6 +133,12 @@ def evaluate(
         epochs=epochs, lr=lr, sample_rate=sample_rate, seed=seed, device=str(resolved),
         num_stages=stages, num_layers=layers, num_f_maps=f_maps,
     )  # fmt: skip
+    if protocol is Protocol.incremental:
+        order = [a.strip() for a in task_order.split(",") if a.strip()] if task_order else None
+        choices = [r.value for r in replay] if replay else None
+        _incremental(data, split, background, seeds, config, tasks, order, choices, save_predictions, plot, force,
+                     as_json)
+        return
     _train_and_score(data, train or [], split, background, seeds, config, save_predictions, plot, force, as_json)
 
 
@@ -169,7 +216,7 @@ def print_report(report) -> None:
         show_edge=False,
         pad_edge=False,
         title=(
-            f"MS-TCN, split {report.split}, {len(report.test_videos)} test videos, "
+            f"{MODEL_NAMES.get(report.config.model, report.config.model)}, split {report.split}, {len(report.test_videos)} test videos, "
             f"{report.config.epochs} epochs, seeds {report.seeds[0]}..{report.seeds[-1]}"
         ),
     )
@@ -226,3 +273,90 @@ def _write_plots(folder: Path, report, dataset, force: bool) -> None:
             rows = [("ground truth", video.labels)]
             rows += [(f"{r.name} (seed {report.seeds[0]})", r.predictions[0][i]) for r in report.results]
             plot_barcode(tmp / f"{video.name}.png", video.name, rows, dataset.mapping.names)
+
+
+def _incremental(data, split, background, seeds, config, tasks, order, replays, save_predictions, plot, force,
+                 as_json) -> None:
+    from tascond_cli.evaluate.incremental import REPLAYS, evaluate_incremental
+
+    for target in (save_predictions, plot):
+        if target is not None and target.exists() and not force:
+            raise TascondError(f"{target}: already exists (pass --force to replace it)")
+    dataset = open_dataset(data, split=split)
+    for message in dataset.warnings:
+        warn(message)
+    replays = list(dict.fromkeys(replays or REPLAYS))
+    from tascond_cli.evaluate.incremental import make_tasks
+
+    groups = make_tasks(dataset, tasks, order)  # checked before any training
+    with progress(transient=True) as bar:
+        task = bar.add_task("incremental", total=len(replays) * seeds * len(groups) * config.epochs)
+        done = {"n": 0}
+
+        def on_progress(name: str, k: int, t: int, epoch: int, total: int) -> None:
+            done["n"] += 1
+            bar.update(task, completed=done["n"],
+                       description=f"{name} seed {config.seed + k} task {t + 1}/{len(groups)} epoch {epoch}/{total}")
+
+        def on_phase(text: str) -> None:
+            bar.update(task, description=text)
+
+        report = evaluate_incremental(
+            dataset, config, replays, tasks, order, seeds, background, keep_predictions=bool(save_predictions or plot),
+            on_progress=on_progress, on_phase=on_phase,
+        )  # fmt: skip
+    if save_predictions is not None:
+        _write_predictions(save_predictions, report, dataset, force)
+    if plot is not None:
+        _write_incremental_plots(plot, report, dataset, force)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    print_incremental(report)
+
+
+def print_incremental(report) -> None:
+    """The incremental protocol's table (stdout), legend on stderr."""
+    table = Table(
+        show_edge=False,
+        pad_edge=False,
+        title=(
+            f"{MODEL_NAMES.get(report.config.model, report.config.model)}, incremental, {len(report.tasks)} tasks, "
+            f"split {report.split}, {len(report.test_videos)} test videos, {report.config.epochs} epochs per task, "
+            f"seeds {report.seeds[0]}..{report.seeds[-1]}"
+        ),
+    )
+    table.add_column("replay", justify="left")
+    table.add_column("stored", justify="right")
+    for m in METRIC_NAMES:
+        table.add_column(f"{HEADERS[m]} last", justify="right")
+    table.add_column("Acc avg", justify="right")
+    table.add_column("F1@50 avg", justify="right")
+    table.add_column("Acc forgot", justify="right")
+    for r in report.results:
+        table.add_row(
+            r.name,
+            human_bytes(sum(r.buffer_bytes)),
+            *(f"{r.final['mean'][m]:.1f}±{r.final['std'][m]:.1f}" for m in METRIC_NAMES),
+            f"{r.average['mean']['acc']:.1f}",
+            f"{r.average['mean']['f1@50']:.1f}",
+            f"{r.forgetting['mean']['acc']:.1f}",
+        )
+    out().print(table)
+    err().print(
+        "tasks: " + " | ".join(", ".join(g) for g in report.tasks) + "; "
+        f"background labels: {', '.join(report.background) or '(none)'}; last = after the last task, on every test "
+        "video (mean ± std over seeds); avg = mean over tasks of the score on the tasks seen so far; forgot = mean "
+        "over earlier tasks of best minus last Acc; stored = bytes the replay keeps of the earlier tasks; "
+        "--json has every metric"
+    )
+
+
+def _write_incremental_plots(folder: Path, report, dataset, force: bool) -> None:
+    from tascond_cli.evaluate.plot import plot_barcode
+
+    with atomic_dir(folder, overwrite=force) as tmp:
+        for i, video in enumerate(dataset.test):
+            rows = [("ground truth", video.labels)]
+            rows += [(f"replay {r.name} (seed {report.seeds[0]})", r.predictions[0][i]) for r in report.results]
+            plot_barcode(tmp / f"{video.name}.png", f"{video.name}: after the last task", rows, dataset.mapping.names)

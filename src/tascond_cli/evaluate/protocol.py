@@ -23,7 +23,7 @@ from tascond_cli.data import Dataset, Video, available_splits, feature_bytes, op
 from tascond_cli.errors import DataError
 
 from .metrics import DEFAULT_BACKGROUND, METRIC_NAMES, score
-from .train import TrainConfig, predict_many, train_mstcn
+from .train import TrainConfig, predict_many, train_model
 
 ORIGINAL = "original"
 
@@ -179,7 +179,7 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         return {
-            "model": "mstcn",
+            "model": self.config.model,
             "split": self.split,
             "seeds": self.seeds,
             "epochs": self.config.epochs,
@@ -224,7 +224,7 @@ def evaluate_sources(
     keep_predictions: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> EvalReport:
-    """Train MS-TCN on each source with seeds ``config.seed .. config.seed + seeds - 1``; score on ``data.test``.
+    """Train ``config.model`` on each source with seeds ``config.seed .. config.seed + seeds - 1``; score on ``data.test``.
 
     Retention is filled in for every source when one of them is named "original", and retention above
     the floor when one is also a ``blind`` archive (the first, if several).
@@ -247,7 +247,7 @@ def evaluate_sources(
                 if on_progress is not None:
                     on_progress(_name, _k, epoch + 1, run_config.epochs)
 
-            model = train_mstcn(source.videos, data.num_classes, run_config, on_epoch=on_epoch)
+            model = train_model(source.videos, data.num_classes, run_config, on_epoch=on_epoch)
             preds = predict_many(model, [v.features() for v in data.test], config.sample_rate)
             result.per_seed.append(score([[names[i] for i in p] for p in preds], gts, background))
             if result.predictions is not None:
