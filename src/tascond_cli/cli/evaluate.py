@@ -21,6 +21,7 @@ HEADERS = {"acc": "Acc", "edit": "Edit", "f1@10": "F1@10", "f1@25": "F1@25", "f1
 
 class Model(str, Enum):
     mstcn = "mstcn"
+    asformer = "asformer"
 
 
 class Protocol(str, Enum):
@@ -80,14 +81,22 @@ def evaluate(
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training runs per source.", rich_help_panel="Training")] = 3,
     seed: Annotated[int, typer.Option(min=0, help="First seed.", rich_help_panel="Training")] = 0,
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.", rich_help_panel="Training")] = 50,
+    epochs: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Training epochs (per task, incremental). Default: mstcn 50, asformer 120.",
+                     rich_help_panel="Training"),
+    ] = None,
     lr: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.", rich_help_panel="Training")] = 5e-4,
     sample_rate: Annotated[
         int, typer.Option(min=1, help="Train on every S-th frame (50Salads: 2).", rich_help_panel="Training")
     ] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].", rich_help_panel="Training")] = "auto",
-    stages: Annotated[int, typer.Option(min=1, help="MS-TCN stages.", rich_help_panel="Model size")] = 4,
-    layers: Annotated[int, typer.Option(min=1, help="Dilated layers per stage.", rich_help_panel="Model size")] = 10,
+    stages: Annotated[
+        int, typer.Option(min=1, help="MS-TCN stages; ASFormer: encoder + decoders.", rich_help_panel="Model size")
+    ] = 4,
+    layers: Annotated[
+        int, typer.Option(min=1, help="Dilated layers (ASFormer: blocks) per stage.", rich_help_panel="Model size")
+    ] = 10,
     f_maps: Annotated[int, typer.Option(min=1, help="Feature maps per layer.", rich_help_panel="Model size")] = 64,
     save_predictions: Annotated[
         Optional[Path],
@@ -102,15 +111,17 @@ def evaluate(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
 ) -> None:
-    """Score predictions (--predictions) or train a model (--model mstcn) and score it on the real test split.
+    """Score predictions (--predictions) or train a model (--model mstcn|asformer) and score it on the real test split.
 
     Reports Acc, Edit and F1@{10,25,50}; with --model, mean ± std over seeds per
     training source, the bytes each source takes and its retention (% of the
     original's score; the original is always trained under the same protocol).
+    With --protocol incremental, one model learns the activities task after task
+    and each --replay source of earlier tasks is compared (docs/evaluation.md).
     """
     background = tuple(bg) if bg else DEFAULT_BACKGROUND
     if (predictions is None) == (model is None):
-        raise fail("give exactly one of --predictions DIR or --model mstcn", 2)
+        raise fail("give exactly one of --predictions DIR or --model mstcn|asformer", 2)
     if protocol is Protocol.standard:
         for option, value in (("--tasks", tasks), ("--replay", replay), ("--task-order", task_order)):
             if value:
@@ -126,11 +137,11 @@ def evaluate(
         _score_folder(data, predictions, split, background, as_json)
         return
     from tascond_cli.device import resolve_device
-    from tascond_cli.evaluate.train import TrainConfig
+    from tascond_cli.evaluate.train import DEFAULT_EPOCHS, TrainConfig
 
     resolved = resolve_device(device)
     config = TrainConfig(
-        epochs=epochs, lr=lr, sample_rate=sample_rate, seed=seed, device=str(resolved),
+        model=model.value, epochs=DEFAULT_EPOCHS[model.value] if epochs is None else epochs, lr=lr, sample_rate=sample_rate, seed=seed, device=str(resolved),
         num_stages=stages, num_layers=layers, num_f_maps=f_maps,
     )  # fmt: skip
     if protocol is Protocol.incremental:

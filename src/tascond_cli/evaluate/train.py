@@ -1,4 +1,4 @@
-"""Train MS-TCN on (features, labels) pairs and predict frame labels: the official recipe.
+"""Train MS-TCN or ASFormer on (features, labels) pairs and predict frame labels: the official recipes.
 
 Follows the official MS-TCN ``main.py`` / ``model.py`` / ``batch_gen.py`` (github.com/yabufarha/ms-tcn)
 and ``docs/evaluation.md`` ("The MS-TCN recipe"): Adam (lr 5e-4), 50 epochs, batch 1, a fresh shuffle every epoch, features
@@ -8,6 +8,11 @@ than 1 are zero-padded with -100 targets and a mask, as the official ``BatchGene
 
 No printing here: progress goes through the ``on_epoch`` callback. Training is deterministic for a given
 seed on CPU; the caller's global RNG state is left untouched (``torch.random.fork_rng``).
+
+ASFormer (``TrainConfig(model="asformer")``, :mod:`.asformer`) trains the same way, with its authors'
+optimiser: Adam with weight decay 1e-5 and ``ReduceLROnPlateau`` (factor 0.5, patience 3) stepped on
+each epoch's summed loss; ``num_stages`` is its encoder plus ``num_stages - 1`` decoders (4: the paper's
+three decoders). Its epochs (120 in the recipe, :data:`DEFAULT_EPOCHS`) are ``TrainConfig.epochs``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 
 from tascond_cli.device import resolve_device
 
+from .asformer import ASFormer, asformer_optimizer
 from .mstcn import MSTCN, mstcn_loss
 
 Video = tuple[np.ndarray, np.ndarray]  # features (D, T) float, labels (T,) int
@@ -28,7 +34,11 @@ EpochCallback = Callable[[int, float, float], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """MS-TCN training settings; the defaults are the paper's recipe (4 stages x 10 layers, 64 maps)."""
+    """Training settings; the defaults are MS-TCN's recipe (4 stages x 10 layers, 64 maps).
+
+    ``model="asformer"``: the same sizes are one encoder and three decoders of 10 blocks, 64 channels
+    (the ASFormer paper's); set ``epochs=120`` for its recipe (:data:`DEFAULT_EPOCHS`).
+    """
 
     epochs: int = 50
     lr: float = 5e-4
@@ -95,7 +105,11 @@ def _make_batch(
     return inputs, target, mask
 
 
-MODELS = ("mstcn",)
+MODELS = ("mstcn", "asformer")
+"""The models ``evaluate --model`` trains: MS-TCN (Farha & Gall 2019) and ASFormer (Yi et al. 2021)."""
+
+DEFAULT_EPOCHS = {"mstcn": 50, "asformer": 120}
+"""Each model's epochs in its authors' recipe (``TrainConfig.epochs`` is what is run)."""
 
 
 def build_model(in_dim: int, num_classes: int, config: TrainConfig) -> torch.nn.Module:
@@ -106,6 +120,9 @@ def build_model(in_dim: int, num_classes: int, config: TrainConfig) -> torch.nn.
     """
     if config.model == "mstcn":
         return MSTCN(in_dim, num_classes, config.num_stages, config.num_layers, config.num_f_maps, config.dropout)
+    if config.model == "asformer":  # one encoder and num_stages - 1 decoders
+        return ASFormer(in_dim, num_classes, num_decoders=config.num_stages - 1, num_layers=config.num_layers,
+                        num_f_maps=config.num_f_maps, dropout=config.dropout)  # fmt: skip
     raise ValueError(f"unknown model {config.model!r} (known: {', '.join(MODELS)})")
 
 
@@ -144,8 +161,11 @@ def _fit_loop(
     order_rng: np.random.Generator,
     on_epoch: EpochCallback | None,
 ) -> None:
-    # the fused kernel is the same Adam update in one pass (5x faster per step on CPU than the loop)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type in ("cpu", "cuda"))
+    scheduler = None
+    if config.model == "asformer":  # the authors' Adam (weight decay 1e-5) and ReduceLROnPlateau on the epoch loss
+        optimizer, scheduler = asformer_optimizer(model.parameters(), lr=config.lr)
+    else:  # the fused kernel is the same Adam update in one pass (5x faster per step on CPU than the loop)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type in ("cpu", "cuda"))
     model.train()
     for epoch in range(config.epochs):
         loss_sum = torch.zeros((), device=device)
@@ -166,6 +186,8 @@ def _fit_loop(
             correct += (predicted == target).sum()  # padding targets are -100, never equal
             total += sum(len(y) for _, y in items)
             steps += 1
+        if scheduler is not None:
+            scheduler.step(loss_sum.item())  # the summed epoch loss, as the authors' trainer
         if on_epoch is not None:
             on_epoch(epoch, loss_sum.item() / steps, correct.item() / max(total, 1))
 
