@@ -49,6 +49,34 @@ def make_tiny_dataset(root: Path, n_train: int = 4, n_test: int = 2, dim: int = 
     return root
 
 
+ACTIVITY_ACTIONS = {"coffee": ("pour_coffee", "stir_coffee"), "tea": ("add_teabag", "pour_water"), "juice": ("cut_orange", "squeeze")}
+ACTIVITY_CLASSES = ("SIL", *(a for pair in ACTIVITY_ACTIONS.values() for a in pair))
+
+
+def make_activity_dataset(root: Path, per_activity: tuple[int, int] = (3, 2), dim: int = 8, seed: int = 0) -> Path:
+    """Breakfast-style names (P<person>_cam01_P<person>_<activity>), SIL + two actions per activity."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(ACTIVITY_CLASSES), dim)).astype(np.float32)
+    parts: dict[str, list[str]] = {"train": [], "test": []}
+    with DatasetWriter(root) as w:
+        w.write_mapping(ClassMapping(ACTIVITY_CLASSES))
+        person = 0
+        for activity, actions in ACTIVITY_ACTIONS.items():
+            for part, count in zip(("train", "test"), per_activity):
+                for _ in range(count):
+                    person += 1
+                    name = f"P{person:02d}_cam01_P{person:02d}_{activity}"
+                    lengths = rng.integers(8, 20, size=4)
+                    labels = [c for c, n in zip(("SIL", *actions, "SIL"), lengths) for _ in range(int(n))]
+                    idx = np.array([ACTIVITY_CLASSES.index(c) for c in labels])
+                    x = centres[idx].T + 0.3 * rng.normal(size=(dim, len(labels))).astype(np.float32)
+                    w.write_video(name, np.abs(x).astype(np.float32), labels)
+                    parts[part].append(name)
+        w.write_bundle("train.split1.bundle", parts["train"])
+        w.write_bundle("test.split1.bundle", parts["test"])
+    return root
+
+
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
     return make_tiny_dataset(tmp_path / "tiny")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tascond_cli.cli import app
-from tascond_cli.data import ClassMapping, DatasetWriter, open_dataset
+from tascond_cli.data import open_dataset
 from tascond_cli.errors import DataError
 from tascond_cli.evaluate.incremental import (
     BREAKFAST_ORDER,
@@ -23,36 +23,10 @@ from tascond_cli.evaluate.incremental import (
 from tascond_cli.evaluate.metrics import METRIC_NAMES
 from tascond_cli.evaluate.train import TrainConfig
 
-from conftest import make_tiny_dataset
+from conftest import make_activity_dataset, make_tiny_dataset
 
 runner = CliRunner()
-ACTIONS = {"coffee": ("pour_coffee", "stir_coffee"), "tea": ("add_teabag", "pour_water"), "juice": ("cut_orange", "squeeze")}
-CLASSES = ("SIL", *(a for pair in ACTIONS.values() for a in pair))
 SMALL = TrainConfig(epochs=2, num_stages=2, num_layers=2, num_f_maps=8)
-
-
-def make_activity_dataset(root: Path, per_activity: tuple[int, int] = (3, 2), dim: int = 8, seed: int = 0) -> Path:
-    """Breakfast-style names (P<person>_cam01_P<person>_<activity>), SIL + two actions per activity."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(len(CLASSES), dim)).astype(np.float32)
-    parts: dict[str, list[str]] = {"train": [], "test": []}
-    with DatasetWriter(root) as w:
-        w.write_mapping(ClassMapping(CLASSES))
-        person = 0
-        for activity, actions in ACTIONS.items():
-            for part, count in zip(("train", "test"), per_activity):
-                for _ in range(count):
-                    person += 1
-                    name = f"P{person:02d}_cam01_P{person:02d}_{activity}"
-                    lengths = rng.integers(8, 20, size=4)
-                    labels = [c for c, n in zip(("SIL", *actions, "SIL"), lengths) for _ in range(int(n))]
-                    idx = np.array([CLASSES.index(c) for c in labels])
-                    x = centres[idx].T + 0.3 * rng.normal(size=(dim, len(labels))).astype(np.float32)
-                    w.write_video(name, np.abs(x).astype(np.float32), labels)
-                    parts[part].append(name)
-        w.write_bundle("train.split1.bundle", parts["train"])
-        w.write_bundle("test.split1.bundle", parts["test"])
-    return root
 
 
 @pytest.fixture(scope="module")

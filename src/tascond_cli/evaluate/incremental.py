@@ -236,6 +236,19 @@ def _summary(values: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
+def average_over_tasks(curve: list[dict]) -> dict[str, float]:
+    """Each metric's mean over tasks of the score after that task on the tasks seen so far."""
+    return {m: float(np.mean([step["seen"][m] for step in curve])) for m in METRIC_NAMES}
+
+
+def summarise(result: ReplayResult) -> ReplayResult:
+    """Fill ``final``, ``average`` and ``forgetting`` from ``result.curves`` (one curve per seed); returns it."""
+    result.final = _summary([c[-1]["seen"] for c in result.curves])
+    result.average = _summary([average_over_tasks(c) for c in result.curves])
+    result.forgetting = _summary([forgetting(c) for c in result.curves])
+    return result
+
+
 def forgetting(curve: list[dict]) -> dict[str, float]:
     """Mean over tasks but the last (with test videos) of (best score before the last task - last score)."""
     last = len(curve) - 1
@@ -342,12 +355,7 @@ def evaluate_incremental(
             result.curves.append(curve)
             if s == 0:
                 result.buffer_bytes = stored
-        result.final = _summary([c[-1]["seen"] for c in result.curves])
-        result.average = _summary([
-            {m: float(np.mean([step["seen"][m] for step in c])) for m in METRIC_NAMES} for c in result.curves
-        ])
-        result.forgetting = _summary([forgetting(c) for c in result.curves])
-        results.append(result)
+        results.append(summarise(result))
     return IncrementalReport(
         groups, results, config, seed_values, data.split, background, [v.name for v in data.test],
         [len(v) for v in train_by_task], [len(v) for v in test_by_task],
