@@ -99,8 +99,8 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def progress(transient: bool = True) -> Progress:
-    """A rich progress display on stderr, silent when stderr is not a terminal."""
+def progress(transient: bool = True, enabled: bool = True) -> Progress:
+    """A rich progress display on stderr, silent when stderr is not a terminal (or not ``enabled``)."""
     console = Console(file=sys.stderr)
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -110,7 +110,7 @@ def progress(transient: bool = True) -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=transient,
-        disable=not console.is_terminal,
+        disable=not (enabled and console.is_terminal),
     )
 
 

@@ -137,20 +137,26 @@ def evaluate(
         _score_folder(data, predictions, split, background, as_json)
         return
     from tascond_cli.device import resolve_device
+    from tascond_cli.distributed import finish, init, rank_device
     from tascond_cli.evaluate.train import DEFAULT_EPOCHS, TrainConfig
 
-    resolved = resolve_device(device)
+    resolved = rank_device(resolve_device(device))  # under torchrun: this rank's GPU
+    init(resolved)
     config = TrainConfig(
         model=model.value, epochs=DEFAULT_EPOCHS[model.value] if epochs is None else epochs, lr=lr, sample_rate=sample_rate, seed=seed, device=str(resolved),
         num_stages=stages, num_layers=layers, num_f_maps=f_maps,
     )  # fmt: skip
-    if protocol is Protocol.incremental:
-        order = [a.strip() for a in task_order.split(",") if a.strip()] if task_order else None
-        choices = [r.value for r in replay] if replay else None
-        _incremental(data, split, background, seeds, config, tasks, order, choices, save_predictions, plot, force,
-                     as_json)
-        return
-    _train_and_score(data, train or [], split, background, seeds, config, save_predictions, plot, force, as_json)
+    try:
+        if protocol is Protocol.incremental:
+            order = [a.strip() for a in task_order.split(",") if a.strip()] if task_order else None
+            choices = [r.value for r in replay] if replay else None
+            _incremental(data, split, background, seeds, config, tasks, order, choices, save_predictions, plot,
+                         force, as_json)
+        else:
+            _train_and_score(data, train or [], split, background, seeds, config, save_predictions, plot, force,
+                             as_json)
+    finally:
+        finish()
 
 
 def _score_folder(data: Path, folder: Path, split: int, background: tuple[str, ...], as_json: bool) -> None:
@@ -174,13 +180,15 @@ def _score_folder(data: Path, folder: Path, split: int, background: tuple[str, .
 
 
 def _train_and_score(data, train, split, background, seeds, config, save_predictions, plot, force, as_json) -> None:
+    from tascond_cli.distributed import world
     from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
 
+    main = world().main  # under torchrun only rank 0 talks and writes
     for target in (save_predictions, plot):
         if target is not None and target.exists() and not force:
             raise TascondError(f"{target}: already exists (pass --force to replace it)")
     dataset = open_dataset(data, split=split)
-    for message in dataset.warnings:
+    for message in dataset.warnings if main else ():
         warn(message)
     sources = [original_source(dataset)]
     taken = {sources[0].name}
@@ -194,6 +202,8 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
         else:
             sources.append(folder_source(path, dataset, name))
     report = train_sources(dataset, sources, config, seeds, background, keep_predictions=bool(save_predictions or plot))
+    if not main:
+        return
     if save_predictions is not None:
         _write_predictions(save_predictions, report, dataset, force)
     if plot is not None:
@@ -205,11 +215,14 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
 
 
 def train_sources(dataset, sources, config, seeds, background=DEFAULT_BACKGROUND, keep_predictions=False):
-    """:func:`~tascond_cli.evaluate.protocol.evaluate_sources` with one progress bar over every epoch."""
+    """:func:`~tascond_cli.evaluate.protocol.evaluate_sources` with one progress bar over every epoch
+    (under torchrun: rank 0's, over its share of the runs)."""
+    from tascond_cli.distributed import world
     from tascond_cli.evaluate.protocol import evaluate_sources
 
-    with progress(transient=True) as bar:
-        task = bar.add_task("training", total=len(sources) * seeds * config.epochs)
+    w = world()
+    with progress(transient=True, enabled=w.main) as bar:
+        task = bar.add_task("training", total=len(w.mine(len(sources) * seeds)) * config.epochs)
         done = {"n": 0}
 
         def on_progress(name: str, k: int, epoch: int, total: int) -> None:
@@ -288,20 +301,20 @@ def _write_plots(folder: Path, report, dataset, force: bool) -> None:
 
 def _incremental(data, split, background, seeds, config, tasks, order, replays, save_predictions, plot, force,
                  as_json) -> None:
-    from tascond_cli.evaluate.incremental import REPLAYS, evaluate_incremental
+    from tascond_cli.distributed import world
+    from tascond_cli.evaluate.incremental import REPLAYS, evaluate_incremental, make_tasks
 
+    w = world()  # under torchrun only rank 0 talks and writes
     for target in (save_predictions, plot):
         if target is not None and target.exists() and not force:
             raise TascondError(f"{target}: already exists (pass --force to replace it)")
     dataset = open_dataset(data, split=split)
-    for message in dataset.warnings:
+    for message in dataset.warnings if w.main else ():
         warn(message)
     replays = list(dict.fromkeys(replays or REPLAYS))
-    from tascond_cli.evaluate.incremental import make_tasks
-
     groups = make_tasks(dataset, tasks, order)  # checked before any training
-    with progress(transient=True) as bar:
-        task = bar.add_task("incremental", total=len(replays) * seeds * len(groups) * config.epochs)
+    with progress(transient=True, enabled=w.main) as bar:
+        task = bar.add_task("incremental", total=len(w.mine(len(replays) * seeds)) * len(groups) * config.epochs)
         done = {"n": 0}
 
         def on_progress(name: str, k: int, t: int, epoch: int, total: int) -> None:
@@ -316,6 +329,8 @@ def _incremental(data, split, background, seeds, config, tasks, order, replays, 
             dataset, config, replays, tasks, order, seeds, background, keep_predictions=bool(save_predictions or plot),
             on_progress=on_progress, on_phase=on_phase,
         )  # fmt: skip
+    if not w.main:
+        return
     if save_predictions is not None:
         _write_predictions(save_predictions, report, dataset, force)
     if plot is not None:

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from tascond_cli.data import Dataset, Video
+from tascond_cli.distributed import sum_tensor, world
 from tascond_cli.errors import DataError
 
 from .metrics import DEFAULT_BACKGROUND, METRIC_NAMES, score
@@ -277,7 +278,9 @@ def evaluate_incremental(
     """Run the incremental protocol for each replay source with seeds ``config.seed ..``; see the module.
 
     The task archives (``archive`` replay) are made once, with the first seed, and serve every seed;
-    the exemplar buffers are drawn per seed with the same byte budget, task by task.
+    the exemplar buffers are drawn per seed with the same byte budget, task by task. Under ``torchrun``
+    the (replay, seed) runs are spread over the ranks (each makes the task archives itself) and every
+    rank returns the whole report.
     """
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -307,54 +310,69 @@ def evaluate_incremental(
                 on_phase(f"condensing task {k + 1} of {len(groups)}")
             archives.append(_archive_replay(vids, data, config.seed, config.device))
 
+    # every (replay, seed) run; under torchrun each rank takes every world-size-th and the curves,
+    # buffer sizes and predictions are summed over ranks as tensors (each run's rows filled by one rank)
+    runs = [(replay, s) for replay in replays for s in range(seeds)]
+    n_tasks, n_metrics = len(groups), len(METRIC_NAMES)
+    lengths = [v.num_frames for v in data.test]
+    scores = torch.zeros((len(runs), n_tasks, n_tasks + 1, n_metrics), dtype=torch.float64)  # [run, k, seen/j+1]
+    stored = torch.zeros((len(runs), n_tasks - 1), dtype=torch.int64)
+    kept = torch.zeros((len(runs) if keep_predictions else 0, sum(lengths)), dtype=torch.int64)
+    for r in world().mine(len(runs)):
+        replay, s = runs[r]
+        seed = seed_values[s]
+        run_config = replace(config, seed=seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_model(data.dim, data.num_classes, run_config)
+        memory: list[Sequence] = []
+        for k in range(n_tasks):
+            def on_epoch(epoch: int, _loss: float, _acc: float, _r=replay, _s=s, _k=k) -> None:
+                if on_progress is not None:
+                    on_progress(_r, _s, _k, epoch + 1, run_config.epochs)
+
+            train = _Concat([task_pairs[k], *memory])
+            fit(model, train, data.num_classes, replace(run_config, seed=seed * 1000 + k), on_epoch)
+            seen = [i for j in range(k + 1) for i in test_by_task[j]]
+            preds = predict_many(model, [test_features[i] for i in seen], config.sample_rate)
+            by_index = dict(zip(seen, preds))
+            for slot, videos in [(0, seen)] + [(j + 1, test_by_task[j]) for j in range(k + 1) if test_by_task[j]]:
+                got = score([[names[c] for c in by_index[i]] for i in videos], [gts[i] for i in videos], background)
+                scores[r, k, slot] = torch.tensor([got[m] for m in METRIC_NAMES], dtype=torch.float64)
+            if k == n_tasks - 1:
+                if keep_predictions:
+                    kept[r] = torch.from_numpy(np.concatenate([by_index[i] for i in range(len(data.test))]))
+                break
+            # what this task leaves behind for the next ones
+            if replay == "full":
+                memory.append(task_pairs[k])
+                stored[r, k] = sum(4 * data.dim * v.num_frames for v in train_by_task[k])
+            elif replay == "archive":
+                memory.append(archives[k][0])
+                stored[r, k] = archives[k][1]
+            elif replay == "exemplar":
+                buffer, used = exemplar_buffer(task_pairs[k], archives[k][1], seed * 1000 + k)
+                memory.append(buffer)
+                stored[r, k] = used
+    scores, stored, kept = sum_tensor(scores).numpy(), sum_tensor(stored).numpy(), sum_tensor(kept).numpy()
+    bounds = np.cumsum([0, *lengths])
     results = []
     for replay in replays:
         result = ReplayResult(replay, predictions=[] if keep_predictions else None)
-        for s, seed in enumerate(seed_values):
-            run_config = replace(config, seed=seed)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = build_model(data.dim, data.num_classes, run_config)
-            memory: list[Sequence] = []
-            stored: list[int] = []
-            curve: list[dict] = []
-            for k in range(len(groups)):
-                def on_epoch(epoch: int, _loss: float, _acc: float, _r=replay, _s=s, _k=k) -> None:
-                    if on_progress is not None:
-                        on_progress(_r, _s, _k, epoch + 1, run_config.epochs)
-
-                train = _Concat([task_pairs[k], *memory])
-                fit(model, train, data.num_classes, replace(run_config, seed=seed * 1000 + k), on_epoch)
-                seen = [i for j in range(k + 1) for i in test_by_task[j]]
-                preds = predict_many(model, [test_features[i] for i in seen], config.sample_rate)
-                by_index = dict(zip(seen, preds))
-                step: dict = {"seen": score([[names[c] for c in by_index[i]] for i in seen], [gts[i] for i in seen],
-                                            background)}
+        for s in range(seeds):
+            r = runs.index((replay, s))
+            curve = []
+            for k in range(n_tasks):
+                step: dict = {"seen": dict(zip(METRIC_NAMES, scores[r, k, 0].tolist()))}
                 for j in range(k + 1):
                     if test_by_task[j]:
-                        step[j] = score([[names[c] for c in by_index[i]] for i in test_by_task[j]],
-                                        [gts[i] for i in test_by_task[j]], background)
+                        step[j] = dict(zip(METRIC_NAMES, scores[r, k, j + 1].tolist()))
                 curve.append(step)
-                if k == len(groups) - 1:
-                    if result.predictions is not None:
-                        result.predictions.append([by_index[i] for i in range(len(data.test))])
-                    break
-                # what this task leaves behind for the next ones
-                if replay == "full":
-                    memory.append(task_pairs[k])
-                    stored.append(sum(4 * data.dim * v.num_frames for v in train_by_task[k]))
-                elif replay == "archive":
-                    memory.append(archives[k][0])
-                    stored.append(archives[k][1])
-                elif replay == "exemplar":
-                    buffer, used = exemplar_buffer(task_pairs[k], archives[k][1], seed * 1000 + k)
-                    memory.append(buffer)
-                    stored.append(used)
-                else:
-                    stored.append(0)
             result.curves.append(curve)
             if s == 0:
-                result.buffer_bytes = stored
+                result.buffer_bytes = [int(b) for b in stored[r]]
+            if result.predictions is not None:
+                result.predictions.append([kept[r, a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])])
         results.append(summarise(result))
     return IncrementalReport(
         groups, results, config, seed_values, data.split, background, [v.name for v in data.test],

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tascond_cli.data import Dataset, Video, available_splits, feature_bytes, open_dataset
+from tascond_cli.distributed import sum_tensor, world
 from tascond_cli.errors import DataError
 
 from .metrics import DEFAULT_BACKGROUND, METRIC_NAMES, score
@@ -228,6 +230,10 @@ def evaluate_sources(
 
     Retention is filled in for every source when one of them is named "original", and retention above
     the floor when one is also a ``blind`` archive (the first, if several).
+
+    Under ``torchrun`` (a process group initialised, :func:`tascond_cli.distributed.init`) the
+    (source, seed) runs are spread over the ranks, every ``world-size``-th run to each, and every rank
+    returns the whole report. A run's result does not depend on which rank trained it.
     """
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -237,24 +243,37 @@ def evaluate_sources(
     names = [data.mapping.names[i] for i in range(data.num_classes)]
     gts = [[names[i] for i in v.labels] for v in data.test]
     seed_values = [config.seed + i for i in range(seeds)]
+    # every (source, seed) run; under torchrun each rank trains every world-size-th and the scores (and
+    # predictions) are summed over ranks as tensors, each run's row filled by exactly one rank
+    runs = [(s, k) for s in range(len(sources)) for k in range(seeds)]
+    lengths = [v.num_frames for v in data.test]
+    table = torch.zeros((len(runs), len(METRIC_NAMES)), dtype=torch.float64)
+    kept = torch.zeros((len(runs) if keep_predictions else 0, sum(lengths)), dtype=torch.int64)
+    for r in world().mine(len(runs)):
+        s, k = runs[r]
+        source, run_config = sources[s], replace(config, seed=seed_values[k])
+
+        def on_epoch(epoch: int, _loss: float, _acc: float, _name=source.name, _k=k) -> None:
+            if on_progress is not None:
+                on_progress(_name, _k, epoch + 1, run_config.epochs)
+
+        model = train_model(source.videos, data.num_classes, run_config, on_epoch=on_epoch)
+        preds = predict_many(model, [v.features() for v in data.test], config.sample_rate)
+        scores = score([[names[i] for i in p] for p in preds], gts, background)
+        table[r] = torch.tensor([scores[m] for m in METRIC_NAMES], dtype=torch.float64)
+        if keep_predictions:
+            kept[r] = torch.from_numpy(np.concatenate(preds))
+    table, kept = sum_tensor(table).numpy(), sum_tensor(kept).numpy()
     results = []
-    for source in sources:
+    for s, source in enumerate(sources):
         result = SourceResult(source.name, source.storage_bytes, predictions=[] if keep_predictions else None)
-        for k, seed in enumerate(seed_values):
-            run_config = replace(config, seed=seed)
-
-            def on_epoch(epoch: int, _loss: float, _acc: float, _name=source.name, _k=k) -> None:
-                if on_progress is not None:
-                    on_progress(_name, _k, epoch + 1, run_config.epochs)
-
-            model = train_model(source.videos, data.num_classes, run_config, on_epoch=on_epoch)
-            preds = predict_many(model, [v.features() for v in data.test], config.sample_rate)
-            result.per_seed.append(score([[names[i] for i in p] for p in preds], gts, background))
-            if result.predictions is not None:
-                result.predictions.append(preds)
-        table = np.array([[s[m] for m in METRIC_NAMES] for s in result.per_seed])  # (seeds, 5)
-        result.mean = dict(zip(METRIC_NAMES, table.mean(axis=0).tolist()))
-        result.std = dict(zip(METRIC_NAMES, table.std(axis=0).tolist()))
+        rows = [runs.index((s, k)) for k in range(seeds)]
+        result.per_seed = [dict(zip(METRIC_NAMES, table[r].tolist())) for r in rows]
+        if result.predictions is not None:
+            bounds = np.cumsum([0, *lengths])
+            result.predictions = [[kept[r, a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])] for r in rows]
+        result.mean = dict(zip(METRIC_NAMES, table[rows].mean(axis=0).tolist()))
+        result.std = dict(zip(METRIC_NAMES, table[rows].std(axis=0).tolist()))
         results.append(result)
     original = next((r for r in results if r.name == ORIGINAL), None)
     floor = next((r for r, s in zip(results, sources) if s.method == "blind"), None)
