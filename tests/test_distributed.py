@@ -73,3 +73,20 @@ def test_two_ranks_share_the_incremental_runs(tmp_path):
         pytest.skip(f"no local rendezvous for torchrun here: {two.stderr.strip().splitlines()[-1]}")
     assert two.returncode == 0, two.stderr
     assert json.loads(two.stdout) == json.loads(one.stdout)
+
+
+@pytest.mark.parametrize(
+    "env, fragment",
+    [({"WORLD_SIZE": "2", "RANK": "1"}, "tascond info runs as one process: start it without torchrun"),
+     ({"WORLD_SIZE": "two"}, "WORLD_SIZE must be an integer")],
+)  # fmt: skip
+def test_one_process_commands_refuse_torchrun(tmp_path, monkeypatch, env, fragment):
+    from typer.testing import CliRunner
+
+    from tascond_cli.cli import app
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["info", str(make_tiny_dataset(tmp_path / "tiny"))])
+    assert result.exit_code == 2 and fragment in result.output
+    assert "Traceback" not in result.output

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from tascond_cli.errors import DeviceError
+
 __all__ = ["World", "barrier", "finish", "init", "rank_device", "sum_tensor", "world"]
 
 
@@ -45,7 +47,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from None
+        raise DeviceError(f"environment variable {name} must be an integer (torchrun sets it), got {value!r}") from None
 
 
 def world() -> World:
@@ -63,7 +65,7 @@ def init(device: torch.device | None = None) -> World:
     w = world()
     if w.size > 1 and not torch.distributed.is_initialized():
         if not torch.distributed.is_available():
-            raise RuntimeError("this torch build has no torch.distributed; run without torchrun")
+            raise DeviceError("this torch build has no torch.distributed; run without torchrun")
         cuda = device is not None and device.type == "cuda"
         if cuda:
             torch.cuda.set_device(w.local_rank)

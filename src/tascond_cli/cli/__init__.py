@@ -32,14 +32,30 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+DISTRIBUTED = ("evaluate",)
+"""The commands that spread their work over torchrun's ranks; the others refuse to run under it."""
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
     """Condense temporal action segmentation datasets into tiny .tcd archives, and restore them."""
+    from tascond_cli.cli._common import fail
+    from tascond_cli.distributed import world
+    from tascond_cli.errors import TascondError
+
+    try:
+        size = world().size
+    except TascondError as exc:
+        raise fail(str(exc), 2) from None
+    if ctx.invoked_subcommand not in DISTRIBUTED and size > 1:
+        raise fail(f"tascond {ctx.invoked_subcommand} runs as one process: start it without torchrun "
+                   f"(under torchrun: {', '.join(DISTRIBUTED)})", 2)  # fmt: skip
 
 
 app.command("demo", rich_help_panel="Start here")(_demo.demo)
