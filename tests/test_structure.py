@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "tascond_cli.errors": 1,
     "tascond_cli.fsio": 1,
     "tascond_cli.device": 1,
+    "tascond_cli.distributed": 1,
     "tascond_cli.chunks": 1,
     # 2: the two file formats: the MS-TCN layout and the .tcd archive (with its decoder kinds)
     "tascond_cli.data": 2,

@@ -36,6 +36,38 @@ class Replay(str, Enum):
     full = "full"
 
 
+ProtocolOption = Annotated[
+    Protocol,
+    typer.Option(help="standard: train once per source; incremental: task after task, with replay.",
+                 rich_help_panel="Mode"),
+]
+TasksOption = Annotated[
+    Optional[int],
+    typer.Option(min=2, help="Incremental: number of tasks (default: one activity per task).",
+                 rich_help_panel="Incremental"),
+]
+ReplayOption = Annotated[
+    Optional[list[Replay]],
+    typer.Option(help="Incremental: a replay source for earlier tasks (repeatable). Default: all four.",
+                 rich_help_panel="Incremental"),
+]
+TaskOrderOption = Annotated[
+    Optional[str],
+    typer.Option(help="Incremental: the activities in learning order, comma-separated.", rich_help_panel="Incremental"),
+]
+EpochsOption = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="Training epochs (per task, incremental). Default: mstcn 50, asformer 120.",
+                 rich_help_panel="Training"),
+]
+StagesOption = Annotated[
+    int, typer.Option(min=1, help="MS-TCN stages; ASFormer: encoder + decoders.", rich_help_panel="Model size")
+]
+LayersOption = Annotated[
+    int, typer.Option(min=1, help="Dilated layers (ASFormer: blocks) per stage.", rich_help_panel="Model size")
+]
+
+
 @handle_errors
 def evaluate(
     data: Annotated[Path, typer.Option("--data", "-d", help="Reference dataset: its test split is what is scored.")],
@@ -54,26 +86,10 @@ def evaluate(
             rich_help_panel="Training",
         ),
     ] = None,
-    protocol: Annotated[
-        Protocol,
-        typer.Option(help="standard: train once per source; incremental: task after task, with replay.",
-                     rich_help_panel="Mode"),
-    ] = Protocol.standard,
-    tasks: Annotated[
-        Optional[int],
-        typer.Option(min=2, help="Incremental: number of tasks (default: one activity per task).",
-                     rich_help_panel="Incremental"),
-    ] = None,
-    replay: Annotated[
-        Optional[list[Replay]],
-        typer.Option(help="Incremental: a replay source for earlier tasks (repeatable). Default: all four.",
-                     rich_help_panel="Incremental"),
-    ] = None,
-    task_order: Annotated[
-        Optional[str],
-        typer.Option(help="Incremental: the activities in learning order, comma-separated.",
-                     rich_help_panel="Incremental"),
-    ] = None,
+    protocol: ProtocolOption = Protocol.standard,
+    tasks: TasksOption = None,
+    replay: ReplayOption = None,
+    task_order: TaskOrderOption = None,
     split: Annotated[int, typer.Option("--split", "-s", min=1, help="Which split of DATA.")] = 1,
     bg: Annotated[
         Optional[list[str]],
@@ -81,22 +97,14 @@ def evaluate(
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training runs per source.", rich_help_panel="Training")] = 3,
     seed: Annotated[int, typer.Option(min=0, help="First seed.", rich_help_panel="Training")] = 0,
-    epochs: Annotated[
-        Optional[int],
-        typer.Option(min=1, help="Training epochs (per task, incremental). Default: mstcn 50, asformer 120.",
-                     rich_help_panel="Training"),
-    ] = None,
+    epochs: EpochsOption = None,
     lr: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.", rich_help_panel="Training")] = 5e-4,
     sample_rate: Annotated[
         int, typer.Option(min=1, help="Train on every S-th frame (50Salads: 2).", rich_help_panel="Training")
     ] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].", rich_help_panel="Training")] = "auto",
-    stages: Annotated[
-        int, typer.Option(min=1, help="MS-TCN stages; ASFormer: encoder + decoders.", rich_help_panel="Model size")
-    ] = 4,
-    layers: Annotated[
-        int, typer.Option(min=1, help="Dilated layers (ASFormer: blocks) per stage.", rich_help_panel="Model size")
-    ] = 10,
+    stages: StagesOption = 4,
+    layers: LayersOption = 10,
     f_maps: Annotated[int, typer.Option(min=1, help="Feature maps per layer.", rich_help_panel="Model size")] = 64,
     save_predictions: Annotated[
         Optional[Path],
@@ -113,27 +121,12 @@ def evaluate(
 ) -> None:
     """Score predictions (--predictions) or train a model (--model mstcn|asformer) and score it on the real test split.
 
-    Reports Acc, Edit and F1@{10,25,50}; with --model, mean ± std over seeds per
-    training source, the bytes each source takes and its retention (% of the
-    original's score; the original is always trained under the same protocol).
-    With --protocol incremental, one model learns the activities task after task
-    and each --replay source of earlier tasks is compared (docs/evaluation.md).
+    Reports Acc, Edit and F1@{10,25,50}; with --model, mean ± std over seeds per training source, its
+    bytes and retention. --protocol incremental: activities task after task, with --replay sources.
     """
     background = tuple(bg) if bg else DEFAULT_BACKGROUND
-    if (predictions is None) == (model is None):
-        raise fail("give exactly one of --predictions DIR or --model mstcn|asformer", 2)
-    if protocol is Protocol.standard:
-        for option, value in (("--tasks", tasks), ("--replay", replay), ("--task-order", task_order)):
-            if value:
-                raise fail(f"{option} goes with --protocol incremental", 2)
-    elif predictions is not None:
-        raise fail("--protocol incremental goes with --model, not --predictions", 2)
-    elif train:
-        raise fail("--train goes with --protocol standard (incremental replays DATA's own train split)", 2)
+    _check_modes(predictions, model, protocol, tasks, replay, task_order, train, save_predictions, plot)
     if predictions is not None:
-        for option, value in (("--train", train), ("--save-predictions", save_predictions), ("--plot", plot)):
-            if value:
-                raise fail(f"{option} goes with --model, not --predictions", 2)
         _score_folder(data, predictions, split, background, as_json)
         return
     from tascond_cli.device import resolve_device
@@ -148,15 +141,35 @@ def evaluate(
     )  # fmt: skip
     try:
         if protocol is Protocol.incremental:
-            order = [a.strip() for a in task_order.split(",") if a.strip()] if task_order else None
-            choices = [r.value for r in replay] if replay else None
-            _incremental(data, split, background, seeds, config, tasks, order, choices, save_predictions, plot,
-                         force, as_json)
+            _incremental(data, split, background, seeds, config, tasks, _order(task_order),
+                         [r.value for r in replay] if replay else None, save_predictions, plot, force, as_json)
         else:
             _train_and_score(data, train or [], split, background, seeds, config, save_predictions, plot, force,
                              as_json)
     finally:
         finish()
+
+
+def _order(task_order: str | None) -> list[str] | None:
+    return [a.strip() for a in task_order.split(",") if a.strip()] if task_order else None
+
+
+def _check_modes(predictions, model, protocol, tasks, replay, task_order, train, save_predictions, plot) -> None:
+    """Usage errors between the modes and protocols (exit code 2)."""
+    if (predictions is None) == (model is None):
+        raise fail("give exactly one of --predictions DIR or --model mstcn|asformer", 2)
+    if protocol is Protocol.standard:
+        for option, value in (("--tasks", tasks), ("--replay", replay), ("--task-order", task_order)):
+            if value:
+                raise fail(f"{option} goes with --protocol incremental", 2)
+    elif predictions is not None:
+        raise fail("--protocol incremental goes with --model, not --predictions", 2)
+    elif train:
+        raise fail("--train goes with --protocol standard (incremental replays DATA's own train split)", 2)
+    if predictions is not None:
+        for option, value in (("--train", train), ("--save-predictions", save_predictions), ("--plot", plot)):
+            if value:
+                raise fail(f"{option} goes with --model, not --predictions", 2)
 
 
 def _score_folder(data: Path, folder: Path, split: int, background: tuple[str, ...], as_json: bool) -> None:

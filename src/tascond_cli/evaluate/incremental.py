@@ -263,6 +263,59 @@ def forgetting(curve: list[dict]) -> dict[str, float]:
     return {m: float(np.mean(v)) if v else 0.0 for m, v in drops.items()}
 
 
+def _results(replays, seeds, runs, scores, stored, kept, lengths, test_by_task, keep_predictions) -> list[ReplayResult]:
+    """Each replay's :class:`ReplayResult` from the summed run tensors."""
+    n_tasks = scores.shape[1]
+    bounds = np.cumsum([0, *lengths])
+    results = []
+    for replay in replays:
+        result = ReplayResult(replay, predictions=[] if keep_predictions else None)
+        for s in range(seeds):
+            r = runs.index((replay, s))
+            curve = []
+            for k in range(n_tasks):
+                step: dict = {"seen": dict(zip(METRIC_NAMES, scores[r, k, 0].tolist()))}
+                for j in range(k + 1):
+                    if test_by_task[j]:
+                        step[j] = dict(zip(METRIC_NAMES, scores[r, k, j + 1].tolist()))
+                curve.append(step)
+            result.curves.append(curve)
+            if s == 0:
+                result.buffer_bytes = [int(b) for b in stored[r]]
+            if result.predictions is not None:
+                result.predictions.append([kept[r, a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])])
+        results.append(summarise(result))
+    return results
+
+
+def _leave(replay, k, task_pairs, train_by_task, archives, dim, seed) -> tuple[Sequence, int]:
+    """What task ``k`` leaves for replay, and its bytes."""
+    if replay == "full":
+        return task_pairs[k], sum(4 * dim * v.num_frames for v in train_by_task[k])
+    if replay == "archive":
+        return archives[k]
+    if replay == "exemplar":
+        return exemplar_buffer(task_pairs[k], archives[k][1], seed * 1000 + k)
+    return [], 0
+
+
+def _check_nonempty(data: Dataset, groups: list[list[str]], train_by_task: list[list[Video]]) -> None:
+    empty = [k for k, vids in enumerate(train_by_task) if not vids]
+    if empty:
+        raise DataError(f"{data.root}: task {empty[0] + 1} ({', '.join(groups[empty[0]])}) has no training videos")
+
+
+def _task_archives(data, groups, train_by_task, config, needed, on_phase) -> list[tuple[Sequence, int]]:
+    """Each task's archive but the last's (decoded pairs, bytes), made with the first seed, when ``needed``."""
+    archives: list[tuple[Sequence, int]] = []
+    if needed:
+        for k, vids in enumerate(train_by_task[:-1]):
+            if on_phase is not None:
+                on_phase(f"condensing task {k + 1} of {len(groups)}")
+            archives.append(_archive_replay(vids, data, config.seed, config.device))
+    return archives
+
+
 def evaluate_incremental(
     data: Dataset,
     config: TrainConfig,
@@ -275,12 +328,9 @@ def evaluate_incremental(
     on_progress: IncrementalProgress | None = None,
     on_phase: Callable[[str], None] | None = None,
 ) -> IncrementalReport:
-    """Run the incremental protocol for each replay source with seeds ``config.seed ..``; see the module.
+    """Run the incremental protocol for each replay source with seeds ``config.seed ..`` (see the module).
 
-    The task archives (``archive`` replay) are made once, with the first seed, and serve every seed;
-    the exemplar buffers are drawn per seed with the same byte budget, task by task. Under ``torchrun``
-    the (replay, seed) runs are spread over the ranks (each makes the task archives itself) and every
-    rank returns the whole report.
+    Archives: made once (first seed); exemplars: per seed. torchrun: runs spread over the ranks.
     """
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -293,9 +343,7 @@ def evaluate_incremental(
     task_of = {a: k for k, group in enumerate(groups) for a in group}
     train_by_task = [[v for v in data.train if task_of[activity_of(v.name)] == k] for k in range(len(groups))]
     test_by_task = [[i for i, v in enumerate(data.test) if task_of[activity_of(v.name)] == k] for k in range(len(groups))]
-    empty = [k for k, vids in enumerate(train_by_task) if not vids]
-    if empty:
-        raise DataError(f"{data.root}: task {empty[0] + 1} ({', '.join(groups[empty[0]])}) has no training videos")
+    _check_nonempty(data, groups, train_by_task)
     background = tuple(background)
     names = data.mapping.names
     gts = [[names[i] for i in v.labels] for v in data.test]
@@ -303,12 +351,8 @@ def evaluate_incremental(
     seed_values = [config.seed + i for i in range(seeds)]
     task_pairs = [VideoPairs(vids) for vids in train_by_task]
 
-    archives: list[tuple[Sequence, int]] = []
-    if "archive" in replays or "exemplar" in replays:
-        for k, vids in enumerate(train_by_task[:-1]):
-            if on_phase is not None:
-                on_phase(f"condensing task {k + 1} of {len(groups)}")
-            archives.append(_archive_replay(vids, data, config.seed, config.device))
+    archives = _task_archives(data, groups, train_by_task, config, "archive" in replays or "exemplar" in replays,
+                              on_phase)  # fmt: skip
 
     # every (replay, seed) run; under torchrun each rank takes every world-size-th and the curves,
     # buffer sizes and predictions are summed over ranks as tensors (each run's rows filled by one rank)
@@ -344,36 +388,10 @@ def evaluate_incremental(
                     kept[r] = torch.from_numpy(np.concatenate([by_index[i] for i in range(len(data.test))]))
                 break
             # what this task leaves behind for the next ones
-            if replay == "full":
-                memory.append(task_pairs[k])
-                stored[r, k] = sum(4 * data.dim * v.num_frames for v in train_by_task[k])
-            elif replay == "archive":
-                memory.append(archives[k][0])
-                stored[r, k] = archives[k][1]
-            elif replay == "exemplar":
-                buffer, used = exemplar_buffer(task_pairs[k], archives[k][1], seed * 1000 + k)
-                memory.append(buffer)
-                stored[r, k] = used
+            part, stored[r, k] = _leave(replay, k, task_pairs, train_by_task, archives, data.dim, seed)
+            memory.append(part)
     scores, stored, kept = sum_tensor(scores).numpy(), sum_tensor(stored).numpy(), sum_tensor(kept).numpy()
-    bounds = np.cumsum([0, *lengths])
-    results = []
-    for replay in replays:
-        result = ReplayResult(replay, predictions=[] if keep_predictions else None)
-        for s in range(seeds):
-            r = runs.index((replay, s))
-            curve = []
-            for k in range(n_tasks):
-                step: dict = {"seen": dict(zip(METRIC_NAMES, scores[r, k, 0].tolist()))}
-                for j in range(k + 1):
-                    if test_by_task[j]:
-                        step[j] = dict(zip(METRIC_NAMES, scores[r, k, j + 1].tolist()))
-                curve.append(step)
-            result.curves.append(curve)
-            if s == 0:
-                result.buffer_bytes = [int(b) for b in stored[r]]
-            if result.predictions is not None:
-                result.predictions.append([kept[r, a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])])
-        results.append(summarise(result))
+    results = _results(replays, seeds, runs, scores, stored, kept, lengths, test_by_task, keep_predictions)
     return IncrementalReport(
         groups, results, config, seed_values, data.split, background, [v.name for v in data.test],
         [len(v) for v in train_by_task], [len(v) for v in test_by_task],
