@@ -33,6 +33,8 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
+from compare import human  # noqa: E402  (benchmarks/ is the script's folder, first on sys.path)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
@@ -107,14 +109,6 @@ def summarise(runs: list[dict], replays: list[str], seeds: list[int]) -> dict:
     first = runs[0]
     return {"rows": rows, "verdicts": verdicts, "tasks": first["tasks"], "train_counts": first["train_counts"],
             "test_counts": first["test_counts"]}  # fmt: skip
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def markdown(res: dict, meta: dict) -> str:

@@ -197,9 +197,7 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
     from tascond_cli.evaluate.protocol import archive_source, folder_source, original_source
 
     main = world().main  # under torchrun only rank 0 talks and writes
-    for target in (save_predictions, plot):
-        if target is not None and target.exists() and not force:
-            raise TascondError(f"{target}: already exists (pass --force to replace it)")
+    _check_targets(save_predictions, plot, force)
     dataset = open_dataset(data, split=split)
     for message in dataset.warnings if main else ():
         warn(message)
@@ -215,16 +213,8 @@ def _train_and_score(data, train, split, background, seeds, config, save_predict
         else:
             sources.append(folder_source(path, dataset, name))
     report = train_sources(dataset, sources, config, seeds, background, keep_predictions=bool(save_predictions or plot))
-    if not main:
-        return
-    if save_predictions is not None:
-        _write_predictions(save_predictions, report, dataset, force)
-    if plot is not None:
-        _write_plots(plot, report, dataset, force)
-    if as_json:
-        print_json(report.to_dict())
-        return
-    print_report(report)
+    if main:
+        _output(report, dataset, save_predictions, plot, force, as_json, print_report)
 
 
 def train_sources(dataset, sources, config, seeds, background=DEFAULT_BACKGROUND, keep_predictions=False):
@@ -302,14 +292,35 @@ def _write_predictions(folder: Path, report, dataset, force: bool) -> None:
                     (target / f"{name}.txt").write_text(format_prediction(labels, dataset.mapping), encoding="utf-8")
 
 
-def _write_plots(folder: Path, report, dataset, force: bool) -> None:
+def _check_targets(save_predictions: Path | None, plot: Path | None, force: bool) -> None:
+    for target in (save_predictions, plot):
+        if target is not None and target.exists() and not force:
+            raise TascondError(f"{target}: already exists (pass --force to replace it)")
+
+
+def _output(report, dataset, save_predictions, plot, force, as_json, printer, row="{}", title="{}") -> None:
+    """Rank 0's outputs of a report: predictions, plots, then JSON or the table (``printer``)."""
+    if save_predictions is not None:
+        _write_predictions(save_predictions, report, dataset, force)
+    if plot is not None:
+        _write_plots(plot, report, dataset, force, row, title)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    printer(report)
+
+
+def _write_plots(folder: Path, report, dataset, force: bool, row: str = "{}", title: str = "{}") -> None:
+    """One barcode PNG per test video: the ground truth, then each result's first-seed prediction.
+
+    ``row`` and ``title`` format the result's and the video's name."""
     from tascond_cli.evaluate.plot import plot_barcode
 
     with atomic_dir(folder, overwrite=force) as tmp:
         for i, video in enumerate(dataset.test):
             rows = [("ground truth", video.labels)]
-            rows += [(f"{r.name} (seed {report.seeds[0]})", r.predictions[0][i]) for r in report.results]
-            plot_barcode(tmp / f"{video.name}.png", video.name, rows, dataset.mapping.names)
+            rows += [(f"{row.format(r.name)} (seed {report.seeds[0]})", r.predictions[0][i]) for r in report.results]
+            plot_barcode(tmp / f"{video.name}.png", title.format(video.name), rows, dataset.mapping.names)
 
 
 def _incremental(data, split, background, seeds, config, tasks, order, replays, save_predictions, plot, force,
@@ -318,9 +329,7 @@ def _incremental(data, split, background, seeds, config, tasks, order, replays, 
     from tascond_cli.evaluate.incremental import REPLAYS, evaluate_incremental, make_tasks
 
     w = world()  # under torchrun only rank 0 talks and writes
-    for target in (save_predictions, plot):
-        if target is not None and target.exists() and not force:
-            raise TascondError(f"{target}: already exists (pass --force to replace it)")
+    _check_targets(save_predictions, plot, force)
     dataset = open_dataset(data, split=split)
     for message in dataset.warnings if w.main else ():
         warn(message)
@@ -342,16 +351,9 @@ def _incremental(data, split, background, seeds, config, tasks, order, replays, 
             dataset, config, replays, tasks, order, seeds, background, keep_predictions=bool(save_predictions or plot),
             on_progress=on_progress, on_phase=on_phase,
         )  # fmt: skip
-    if not w.main:
-        return
-    if save_predictions is not None:
-        _write_predictions(save_predictions, report, dataset, force)
-    if plot is not None:
-        _write_incremental_plots(plot, report, dataset, force)
-    if as_json:
-        print_json(report.to_dict())
-        return
-    print_incremental(report)
+    if w.main:
+        _output(report, dataset, save_predictions, plot, force, as_json, print_incremental,
+                row="replay {}", title="{}: after the last task")
 
 
 def print_incremental(report) -> None:
@@ -389,13 +391,3 @@ def print_incremental(report) -> None:
         "over earlier tasks of best minus last Acc; stored = bytes the replay keeps of the earlier tasks; "
         "--json has every metric"
     )
-
-
-def _write_incremental_plots(folder: Path, report, dataset, force: bool) -> None:
-    from tascond_cli.evaluate.plot import plot_barcode
-
-    with atomic_dir(folder, overwrite=force) as tmp:
-        for i, video in enumerate(dataset.test):
-            rows = [("ground truth", video.labels)]
-            rows += [(f"replay {r.name} (seed {report.seeds[0]})", r.predictions[0][i]) for r in report.results]
-            plot_barcode(tmp / f"{video.name}.png", f"{video.name}: after the last task", rows, dataset.mapping.names)

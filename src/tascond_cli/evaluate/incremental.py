@@ -201,17 +201,14 @@ def _archive_replay(task_videos: list[Video], data: Dataset, seed: int, device: 
     from tascond_cli.archive import read_archive
     from tascond_cli.archive.writer import archive_bytes
     from tascond_cli.methods import CONDENSERS, Config, make_baseline
-    from tascond_cli.restore import ArchiveDecoder
 
-    from .protocol import _ArchivePairs
+    from .protocol import archive_pairs
 
     subset = replace(data, parts={"train": list(task_videos)}, warnings=[])
     result = make_baseline(CONDENSERS[0], subset, Config(seed=seed, device=device))
     blob = archive_bytes(result.archive)
-    archive = read_archive(blob, name=f"task archive ({len(task_videos)} videos)")
-    remap = np.array([data.mapping.index(n) for n in archive.class_names], dtype=np.int64)
-    identity = np.array_equal(remap, np.arange(len(remap)))
-    return _ArchivePairs(ArchiveDecoder(archive, device), None if identity else remap), len(blob)
+    label = f"task archive ({len(task_videos)} videos)"
+    return archive_pairs(read_archive(blob, name=label), data, label, device), len(blob)
 
 
 class _Concat(Sequence):

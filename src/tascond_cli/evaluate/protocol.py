@@ -122,23 +122,31 @@ def archive_source(path: Path | str, data: Dataset, name: str | None = None, dev
     Its action names must all be in the reference mapping and its feature dimension must match.
     """
     from tascond_cli.archive import read_archive
-    from tascond_cli.restore import ArchiveDecoder
 
     path = Path(path)
     archive = read_archive(path)
-    missing = [n for n in archive.class_names if n not in data.mapping]
-    if missing:
-        raise DataError(f"{path}: action {missing[0]!r} is not in {data.root / 'mapping.txt'}")
-    if archive.dim != data.dim:
-        raise DataError(f"{path}: restores {archive.dim}-d features, but {data.root} has {data.dim}-d features")
-    remap = np.array([data.mapping.index(n) for n in archive.class_names], dtype=np.int64)
-    identity = np.array_equal(remap, np.arange(len(remap)))
-    decoder = ArchiveDecoder(archive, device)
     method = archive.settings.get("method")
     return TrainSource(
-        name or path.name, _ArchivePairs(decoder, None if identity else remap), path.stat().st_size, path,
+        name or path.name, archive_pairs(archive, data, str(path), device), path.stat().st_size, path,
         method if isinstance(method, str) else None,
     )
+
+
+def archive_pairs(archive, data: Dataset, label: str, device: str = "cpu") -> Sequence:
+    """A read archive's videos as (features, labels) pairs in ``data``'s class indices, decoded on the fly.
+
+    Its action names must all be in ``data``'s mapping and its dimension must match (errors name ``label``).
+    """
+    from tascond_cli.restore import ArchiveDecoder
+
+    missing = [n for n in archive.class_names if n not in data.mapping]
+    if missing:
+        raise DataError(f"{label}: action {missing[0]!r} is not in {data.root / 'mapping.txt'}")
+    if archive.dim != data.dim:
+        raise DataError(f"{label}: restores {archive.dim}-d features, but {data.root} has {data.dim}-d features")
+    remap = np.array([data.mapping.index(n) for n in archive.class_names], dtype=np.int64)
+    identity = np.array_equal(remap, np.arange(len(remap)))
+    return _ArchivePairs(ArchiveDecoder(archive, device), None if identity else remap)
 
 
 @dataclass

@@ -112,6 +112,13 @@ DEFAULT_EPOCHS = {"mstcn": 50, "asformer": 120}
 """Each model's epochs in its authors' recipe (``TrainConfig.epochs`` is what is run)."""
 
 
+def _rng_devices(device: torch.device) -> list[int]:
+    """The CUDA devices whose RNG ``fork_rng`` must save and restore for ``device``."""
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
 def build_model(in_dim: int, num_classes: int, config: TrainConfig) -> torch.nn.Module:
     """A freshly initialised model named by ``config.model`` (weights drawn from torch's global RNG).
 
@@ -142,8 +149,7 @@ def fit(
     if len(videos) == 0:
         raise ValueError("no training videos")
     device = resolve_device(config.device)
-    fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
+    with torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(config.seed)  # dropout
         order_rng = np.random.default_rng(config.seed)  # shuffle order
         model.to(device)
@@ -223,8 +229,7 @@ def train_model(
         raise ValueError("no training videos")
     device = resolve_device(config.device)
     in_dim = int(videos[0][0].shape[0])
-    fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
+    with torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(config.seed)  # weights and dropout
         order_rng = np.random.default_rng(config.seed)  # shuffle order
         model = build_model(in_dim, num_classes, config).to(device)
