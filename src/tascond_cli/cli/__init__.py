@@ -32,7 +32,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-DISTRIBUTED = ("evaluate",)
+DISTRIBUTED = ("condense", "evaluate")
 """The commands that spread their work over torchrun's ranks; the others refuse to run under it."""
 
 

@@ -1,5 +1,9 @@
 """``tascond condense``: a dataset's training split in, one small archive out (``--method lowrank``, the
-default, or ``tascond``, the generator and network inversion of the paper)."""
+default, or ``tascond``, the generator and network inversion of the paper).
+
+Under ``torchrun`` every rank runs the command and shares the work (:mod:`tascond_cli.distributed`);
+every rank ends with the same archive, and rank 0 alone checks the output, shows progress, writes the
+archive and prints the summary."""
 
 from __future__ import annotations
 
@@ -62,25 +66,65 @@ def condense(
     as_json: o.ArchiveJson = False,
 ) -> None:
     """Condense a dataset's training split into one small .tcd archive."""
-    from tascond_cli.methods import make_baseline
+    from tascond_cli.distributed import finish
 
     if method not in CONDENSERS:
         raise TascondError(f"--method must be one of {', '.join(CONDENSERS)}, got {method!r}")
     _check_options(ctx, method)
-    check_output(output, force)
-    options = dict(split=split, code_dtype=code_dtype, device=device, seed=seed)
-    if method == "lowrank":
-        options.update(code_dim=code_dim, stride=stride, interp=interp, floor=floor, noise=noise)
-    else:
-        options.update(ips=ips, ratio=ratio, sampling=sampling, others=others, latent=latent, hidden=hidden,
-                       steps=steps, invert_iters=invert_iters, invert_frames=invert_frames, residual=residual)
+    device = _join(device)
+    try:
+        _condense(ctx, data, output, method, budget, budget_target, force, as_json, dict(
+            split=split, code_dim=code_dim, stride=stride, interp=interp, floor=floor, noise=noise,
+            code_dtype=code_dtype, ips=ips, ratio=ratio, sampling=sampling, others=others, latent=latent,
+            hidden=hidden, steps=steps, invert_iters=invert_iters, invert_frames=invert_frames, residual=residual,
+            device=device, seed=seed))  # fmt: skip
+    finally:
+        finish()
+
+
+def _join(device: str) -> str:
+    """Under ``torchrun``: join the process group and return this rank's device (``cuda`` becomes the GPU
+    numbered ``LOCAL_RANK``); with one process the option as given."""
+    from tascond_cli.device import resolve_device
+    from tascond_cli.distributed import init, rank_device, world
+
+    if world().size == 1:
+        return device
+    resolved = rank_device(resolve_device(device))
+    init(resolved)
+    return str(resolved)
+
+
+def _main() -> bool:
+    """Whether this process talks and writes: rank 0 under ``torchrun``, the one process otherwise."""
+    from tascond_cli.distributed import joined
+
+    return joined().main
+
+
+def _phases(work):
+    """``run_phases(work)`` on rank 0; the other ranks work without progress bars."""
+    return run_phases(work) if _main() else work(lambda name, done, total: None)
+
+
+def _condense(ctx: typer.Context, data, output: str, method: str, budget, budget_target: bool, force: bool,
+              as_json: bool, given: dict) -> None:
+    """The command once the process group (if any) is up; ``given``: the options that make the config."""
+    from tascond_cli.methods import make_baseline
+
+    if _main():
+        check_output(output, force)
+    options = {k: given[k] for k in ("split", "code_dtype", "device", "seed")}
+    own = LOWRANK_ONLY if method == "lowrank" else GENERATOR_ONLY
+    options.update({k: given[k] for k in own})
     config = o.config_from(**options)
     config.for_method(METHODS[method])  # checked before any work
     if budget is None:
         if budget_target:
             raise TascondError("--budget-target needs --budget SIZE")
-        result = run_phases(lambda on_phase: make_baseline(method, data, config, on_phase))
-        report_archive(result, output, force, as_json, "condensed")
+        result = _phases(lambda on_phase: make_baseline(method, data, config, on_phase))
+        if _main():
+            report_archive(result, output, force, as_json, "condensed")
         return
     if method == "lowrank":
         _lowrank_within(ctx, data, output, config, budget, budget_target, force, as_json)
@@ -116,7 +160,7 @@ def _check_size(size: int, plan, target: bool) -> None:
             f"({plan.budget:,} bytes; estimated at most {plan.estimate['total']:,})")
     if size > plan.budget and not target:
         raise TascondError(f"{over}; nothing written (--budget-target makes this a warning)")
-    if size > plan.budget:
+    if size > plan.budget and _main():
         warn(over)
 
 
@@ -142,8 +186,10 @@ def _lowrank_within(ctx: typer.Context, data, output: str, config, spec: str, ta
                 break
         return result, plan, size
 
-    result, plan, size = run_phases(work)
+    result, plan, size = _phases(work)
     _check_size(size, plan, target)
+    if not _main():
+        return
     if not as_json:
         err().print(f"budget {plan.spec} ({human_bytes(plan.budget)}): chose {plan.describe()}; "
                     f"estimated {human_bytes(plan.estimate['total'])}")
@@ -173,9 +219,11 @@ def _condense_within(ctx: typer.Context, data, output: str, config, spec: str, t
         plans.append(plan)
         return result
 
-    result = run_phases(work)
+    result = _phases(work)
     plan = plans[0]
     _check_size(_archive_size(result), plan, target)
+    if not _main():
+        return
     if not as_json:
         err().print(
             f"budget {plan.spec} ({human_bytes(plan.budget)}): chose {describe(plan)}; "

@@ -18,12 +18,21 @@ How (the paper leaves it open; these are our choices):
 - Per-segment Adam, written out so that each code row has its own step count and each segment its
   own learning rate and stopping: a segment whose loss has not improved by ``rel_tol`` (relative)
   for ``patience`` iterations has its learning rate multiplied by ``decay_factor``; after
-  ``decays`` such reductions (or ``max_iters`` iterations) it stops. Segments never interact, so
-  the codes of a segment do not depend on which other segments share its batch (up to float
-  summation order), unless frames are subsampled.
+  ``decays`` such reductions (or ``max_iters`` iterations) it stops.
 - Optional frame subsampling (``chunk_frames``): each iteration a frame of a chunk of ``m`` frames
   is used with probability ``min(1, chunk_frames / m)`` and weighted by its inverse, which keeps
   the loss unbiased and the cost per iteration bounded by the number of codes, not of frames.
+  The draws are per segment: the uniform number of frame ``t`` of segment ``s`` (its index in
+  ``segments``) at iteration ``i`` is a hash of ``(seed, s, t, i)`` (:func:`uniforms`), not a draw
+  from a stream shared by the batch.
+- So segments never interact: nothing (statistics, optimiser state, random numbers) is shared by a
+  batch, and the codes of a segment do not depend on which other segments share its batch, up to
+  the float summation order of the batch's matrix products (last bits).
+- Several processes (``torchrun``, :func:`tascond_cli.distributed.joined`): the batches, cut from all
+  segments as with one process, are dealt to the ranks (even frames per rank), and the codes and
+  the error's per-batch sums are gathered to every rank as exact bytes. Each batch is the same
+  computation whatever the number of ranks, so 1 and N ranks give the same codes, bit for bit, and
+  the same error.
 - Non-negative decoders are fitted with the censored error of :meth:`Decoder.error`.
 
 The reported error is the *fraction of variance unexplained* over all inverted frames::
@@ -48,8 +57,9 @@ from torch import nn
 from tascond_cli.archive.decoders.network import Decoder
 from tascond_cli.chunks import codes_per_segment, frame_layout, offsets_from_counts, segment_batches
 from tascond_cli.condense.prior import Prior
+from tascond_cli.distributed import gather_arrays, joined
 
-__all__ = ["InvertConfig", "Inversion", "encode_segments", "invert_segments"]
+__all__ = ["InvertConfig", "Inversion", "encode_segments", "invert_segments", "uniforms"]
 
 
 # --------------------------------------------------------------------------- configuration
@@ -106,11 +116,41 @@ def _parts(model: Prior | Decoder) -> tuple[Decoder, nn.Module | None]:
     raise TypeError(f"expected a Prior or a Decoder, got {type(model).__name__}")
 
 
+_MASK = 0xFFFFFFFF
+
+
+def _mix(h: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash of int64 values in ``[0, 2**32)`` (xor-shift-multiply rounds; every multiplier
+    is below ``2**31``, so no product leaves int64)."""
+    h = ((h ^ (h >> 16)) * 0x7FEB352D) & _MASK
+    h = ((h ^ (h >> 15)) * 0x2C1B3C6D) & _MASK
+    h = ((h ^ (h >> 13)) * 0x297A2D39) & _MASK
+    return h ^ (h >> 16)
+
+
+def _frame_keys(seed: int, segment: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Per frame, a 32-bit key of ``(seed, segment index, frame index in the segment)`` (int64 tensors)."""
+    h = _mix(torch.full_like(segment, seed & _MASK))
+    h = _mix(h ^ ((seed >> 32) & _MASK))
+    h = _mix(h ^ (segment & _MASK))
+    return _mix(h ^ (t & _MASK))
+
+
+def uniforms(keys: torch.Tensor, iteration: int) -> torch.Tensor:
+    """Uniform float32 numbers in ``[0, 1)`` (24 bits), one per frame key, for ``iteration``: a frame's
+    number depends on its key and the iteration alone (module docstring)."""
+    i = _mix(torch.tensor(iteration & _MASK, dtype=torch.int64))
+    return (_mix(keys ^ i.to(keys.device)) >> 8).float() * (1.0 / (1 << 24))
+
+
 class _Batch:
-    """The frames of a range of segments, flattened, with per-frame indices (all on ``device``)."""
+    """The frames of a range of segments, flattened, with per-frame indices (all on ``device``).
+
+    ``first``: the index of the range's first segment among all segments (it keys the random numbers).
+    """
 
     def __init__(self, segments: Sequence[Any], labels: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
-                 device: torch.device) -> None:
+                 device: torch.device, first: int = 0, seed: int = 0) -> None:
         x = np.concatenate([np.asarray(s, dtype=np.float32).T for s in segments], axis=0)  # (F, D)
         seg, rows, c, u = frame_layout(lengths, counts)
         self.n_seg, self.n_codes = len(lengths), int(counts.sum())
@@ -124,9 +164,12 @@ class _Batch:
         chunk = np.bincount(rows, minlength=self.n_codes)  # (N,) frames per chunk
         self.chunk = torch.from_numpy(chunk).to(device)
         self.seg_of_code = torch.from_numpy(np.repeat(np.arange(len(lengths)), counts)).to(device)
+        t = np.arange(len(seg), dtype=np.int64) - offsets_from_counts(lengths)[:-1][seg]  # frame in its segment
+        self.key = _frame_keys(seed, self.seg + first, torch.from_numpy(t).to(device))
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.x[idx], self.a[idx], self.c[idx], self.length[idx], self.u[idx], self.rows[idx], self.seg[idx]
+        return (self.x[idx], self.a[idx], self.c[idx], self.length[idx], self.u[idx], self.rows[idx], self.seg[idx],
+                self.key[idx])
 
 
 @torch.no_grad()
@@ -140,7 +183,7 @@ def _encoder_init(encoder: nn.Module, b: _Batch, block: int) -> torch.Tensor:
     return codes / b.chunk[:, None].float()
 
 
-def _fit(dec: Decoder, b: _Batch, codes: torch.Tensor, cfg: InvertConfig, gen: torch.Generator) -> int:
+def _fit(dec: Decoder, b: _Batch, codes: torch.Tensor, cfg: InvertConfig) -> int:
     """Optimise ``codes`` (N, d) in place; returns the iterations run."""
     dev = codes.device
     beta1, beta2, eps = 0.9, 0.999, 1e-8
@@ -157,12 +200,12 @@ def _fit(dec: Decoder, b: _Batch, codes: torch.Tensor, cfg: InvertConfig, gen: t
     for it in range(1, cfg.max_iters + 1):
         if current is None:  # the frames of active segments, gathered once (again when some stop)
             current = b.take(torch.nonzero(active[b.seg]).squeeze(1))
-        x, a, c, length, u, rows, seg = current
+        x, a, c, length, u, rows, seg, key = current
         weight = None
         if keep_p is not None:
             p = keep_p[rows]
-            keep = torch.nonzero(torch.rand(rows.shape[0], generator=gen, device=dev) < p).squeeze(1)
-            x, a, c, length, u, rows, seg = (t[keep] for t in current)
+            keep = torch.nonzero(uniforms(key, it) < p).squeeze(1)
+            x, a, c, length, u, rows, seg, _ = (t[keep] for t in current)
             weight = 1.0 / p[keep]
         z = codes.detach().requires_grad_(True)
         err = dec.error(z[rows], a, c, length, u, x)  # (F', D)
@@ -232,7 +275,8 @@ def invert_segments(model: Prior | Decoder, segments: Sequence[Any], labels: Any
     init
         Optional (N, d) initial codes, N = total codes; overrides the encoder.
     on_batch
-        Called after each batch with ``{"batch", "batches", "segments", "frames", "iterations"}``.
+        Called after each batch with ``{"batch", "batches", "segments", "frames", "iterations"}``
+        (under ``torchrun``: this rank's batches).
 
     ``config.max_iters = 0`` returns the initial codes (the ``encoded`` baseline).
     """
@@ -246,45 +290,65 @@ def invert_segments(model: Prior | Decoder, segments: Sequence[Any], labels: Any
         init = np.asarray(init, dtype=np.float32)
         if init.shape != (n_codes, dec.latent):
             raise ValueError(f"init codes must have shape {(n_codes, dec.latent)}, got {init.shape}")
-    device = dec.mean.device
-    out = np.zeros((n_codes, dec.latent), dtype=np.float32)
-    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(dec.dim), np.zeros(dec.dim), 0
+    batches = segment_batches(lengths, config.batch_frames)
     grads = [p.requires_grad for p in dec.parameters()]
     was_training = dec.training
     dec.eval().requires_grad_(False)
     try:
-        batches = segment_batches(lengths, config.batch_frames)
-        for bi, (s0, s1) in enumerate(batches):
-            b = _Batch(segments[s0:s1], labels[s0:s1], lengths[s0:s1], counts[s0:s1], device)
-            r0, r1 = int(first[s0]), int(first[s1])
-            if init is not None:
-                codes = torch.from_numpy(init[r0:r1].copy()).to(device)
-            elif encoder is not None:
-                codes = _encoder_init(encoder, b, config.batch_frames)
-            else:
-                codes = torch.zeros(b.n_codes, dec.latent, device=device)
-            gen = torch.Generator(device=device)
-            gen.manual_seed(config.seed * 1_000_003 + bi)
-            iters = _fit(dec, b, codes, config, gen) if config.max_iters else 0
-            out[r0:r1] = codes.cpu().numpy()
-            with torch.no_grad():
-                y = dec(codes[b.rows], b.a, b.c, b.length, b.u)
-                sse += float((y - b.x).double().square().sum())
-            xd = b.x.double()
-            sum_x += xd.sum(0).cpu().numpy()
-            sum_x2 += xd.square().sum(0).cpu().numpy()
-            n_frames += b.x.shape[0]
-            if on_batch is not None:
-                on_batch({"batch": bi + 1, "batches": len(batches), "segments": s1 - s0,
-                          "frames": int(b.x.shape[0]), "iterations": iters})
-            del b
+        codes_of, stats_of = _my_batches(dec, encoder, segments, labels, lengths, counts, batches, init, config,
+                                         on_batch)
     finally:
         for p, g in zip(dec.parameters(), grads):
             p.requires_grad_(g)
         dec.train(was_training)
+    all_codes, all_stats = gather_arrays(codes_of, len(batches)), gather_arrays(stats_of, len(batches))
+    out = np.zeros((n_codes, dec.latent), dtype=np.float32)
+    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(dec.dim), np.zeros(dec.dim), 0
+    for bi, (s0, s1) in enumerate(batches):  # in batch order, whichever rank inverted it
+        out[int(first[s0]) : int(first[s1])] = all_codes[bi]
+        stats = all_stats[bi]
+        sse += float(stats[0])
+        n_frames += int(stats[1])
+        sum_x += stats[2 : 2 + dec.dim]
+        sum_x2 += stats[2 + dec.dim :]
     variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
     error = sse / variance if variance > 0 else (0.0 if sse == 0 else math.inf)
     return Inversion(out, counts, error)
+
+
+def _my_batches(dec: Decoder, encoder: nn.Module | None, segments: Sequence[Any], labels: np.ndarray,
+                lengths: np.ndarray, counts: np.ndarray, batches: list[tuple[int, int]], init: np.ndarray | None,
+                config: InvertConfig, on_batch: Callable[[dict[str, Any]], None] | None,
+                ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Invert this rank's share of the batches (all of them with one process): per batch index, its codes
+    and its error sums ``(sse, frames, sum_x (D), sum_x2 (D))`` in float64."""
+    device = dec.mean.device
+    first = offsets_from_counts(counts)
+    mine = joined().share([int(lengths[s0:s1].sum()) for s0, s1 in batches])
+    codes_of, stats_of = {}, {}
+    for done, bi in enumerate(mine, 1):
+        s0, s1 = batches[bi]
+        b = _Batch(segments[s0:s1], labels[s0:s1], lengths[s0:s1], counts[s0:s1], device, s0, config.seed)
+        r0, r1 = int(first[s0]), int(first[s1])
+        if init is not None:
+            codes = torch.from_numpy(init[r0:r1].copy()).to(device)
+        elif encoder is not None:
+            codes = _encoder_init(encoder, b, config.batch_frames)
+        else:
+            codes = torch.zeros(b.n_codes, dec.latent, device=device)
+        iters = _fit(dec, b, codes, config) if config.max_iters else 0
+        codes_of[bi] = codes.cpu().numpy()
+        with torch.no_grad():
+            y = dec(codes[b.rows], b.a, b.c, b.length, b.u)
+            sse = float((y - b.x).double().square().sum())
+        xd = b.x.double()
+        stats_of[bi] = np.concatenate([[sse, float(b.x.shape[0])], xd.sum(0).cpu().numpy(),
+                                       xd.square().sum(0).cpu().numpy()])  # fmt: skip
+        if on_batch is not None:
+            on_batch({"batch": done, "batches": len(mine), "segments": s1 - s0, "frames": int(b.x.shape[0]),
+                      "iterations": iters})  # fmt: skip
+        del b
+    return codes_of, stats_of
 
 
 def encode_segments(prior: Prior, segments: Sequence[Any], labels: Any, ips: int,

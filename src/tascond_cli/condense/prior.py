@@ -40,6 +40,13 @@ slot is refilled with a fresh window, so training streams through the data. Chun
 window's edge (a chunk cut by one is clipped to it). The normalisation statistics come from the
 initial pool. Training is deterministic for a given seed on CPU and leaves torch's global RNG alone.
 
+Several processes (``torchrun``, :func:`tascond_cli.distributed.joined`): the prior is trained with
+``DistributedDataParallel``. The training videos are dealt to the ranks (even frames per rank), each
+rank's pool holds only its videos and draws its part of every batch (``batch`` split evenly, rounded
+up) from them with its own random streams, seeded by ``(seed, world size, rank)``; the gradients are
+averaged over the ranks, and the normalisation statistics summed over them, so every rank holds the
+same prior. Deterministic for a given seed and world size; one process trains exactly as it always did.
+
 The decoder network itself belongs to the archive format (:mod:`tascond_cli.archive.decoders.network`),
 which exports it to plain arrays and rebuilds it from them; this module trains it.
 """
@@ -59,6 +66,7 @@ from tascond_cli.archive.decoders.network import ACTIVATIONS as _ACTIVATIONS
 from tascond_cli.archive.decoders.network import OUTPUTS as _OUTPUTS
 from tascond_cli.archive.decoders.network import Decoder, conditions, mlp, n_conditions
 from tascond_cli.chunks import codes_per_segment, frame_chunk, frame_segments, position, run_lengths
+from tascond_cli.distributed import World, joined, sum_arrays
 
 __all__ = [
     "Encoder",
@@ -299,8 +307,9 @@ class _FramePool:
             block = self.x[r : r + 8192].astype(np.float64)
             s1 += block.sum(0)
             s2 += np.square(block).sum(0)
-        mean = s1 / self.size
-        std = np.sqrt(np.maximum(s2 / self.size - mean**2, 0.0))
+        s1, s2, n = sum_arrays(s1, s2, self.size)  # every rank's pool (itself with one process)
+        mean = s1 / n
+        std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
         std = np.maximum(std, _STD_FLOOR * max(float(std.mean()), 1e-12))
         return mean, std
 
@@ -308,29 +317,79 @@ class _FramePool:
 # --------------------------------------------------------------------------- training
 
 
+class _Objective(nn.Module):
+    """The loss of one batch of chunks as a module's forward, which is what ``DistributedDataParallel``
+    wraps: ``(loss, recon, kl)`` for frames ``(B*F, ...)`` of ``B`` chunks and the VAE noise ``eps`` (B, d)."""
+
+    def __init__(self, prior: Prior, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.prior, self.weight = prior, weight
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor, c: torch.Tensor, length: torch.Tensor, u: torch.Tensor,
+                eps: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        prior, dim = self.prior, self.prior.dim
+        n_chunks = eps.shape[0]
+        mu, logvar = prior.encoder(x, a, c, length, u)  # (B*F, d) each
+        mu = mu.view(n_chunks, -1, mu.shape[1]).mean(1)  # (B, d): the chunk's code
+        logvar = logvar.view(n_chunks, -1, logvar.shape[1]).mean(1)
+        z = (mu + eps * torch.exp(0.5 * logvar)).repeat_interleave(x.shape[0] // n_chunks, dim=0)  # (B*F, d)
+        err = prior.decoder.error(z, a, c, length, u, x)  # (B*F, D)
+        recon = (err.square() * self.weight).sum(1).mean() / dim
+        kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1).mean() / dim
+        return recon + beta * kl, recon, kl
+
+
+def _rank_part(videos: Sequence[VideoLike], config: PriorConfig, w: World) -> tuple[list, np.random.Generator, int]:
+    """This rank's videos, its pool's random generator and the seed of its VAE noise (with one process:
+    every video, and the seed itself, as ever)."""
+    if w.size == 1:
+        return list(videos), np.random.default_rng(config.seed), config.seed
+    if len(videos) < w.size:
+        raise ValueError(f"{w.size} processes need at least {w.size} training videos, got {len(videos)}")
+    mine = [videos[i] for i in w.share([len(v.labels) for v in videos])]
+    seq = np.random.SeedSequence([config.seed, w.size, w.rank])
+    return mine, np.random.default_rng(seq), int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _parallel(objective: _Objective, device: torch.device, w: World) -> nn.Module:
+    """``objective`` wrapped in ``DistributedDataParallel`` under ``torchrun`` (itself with one process)."""
+    if w.size == 1:
+        return objective
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = None if device.type != "cuda" else [device.index if device.index is not None else torch.cuda.current_device()]
+    return DistributedDataParallel(objective, device_ids=ids)
+
+
+def _check_videos(videos: Sequence[VideoLike], num_classes: int) -> int:
+    """The feature dimension; raise ValueError on no videos or labels outside the classes."""
+    _check_int("num_classes", num_classes, 1, 1 << 20)
+    if not videos:
+        raise ValueError("no training videos")
+    for i, v in enumerate(videos):
+        labels = np.asarray(v.labels)
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"video {i}: labels outside 0..{num_classes - 1}")
+    return int(videos[0].features().shape[0])
+
+
 def train_prior(videos: Sequence[VideoLike], num_classes: int, config: PriorConfig = PriorConfig(),
                 device: str | torch.device = "cpu",
                 on_step: Callable[[int, dict[str, float]], None] | None = None) -> Prior:
     """Train the conditional VAE on chunks of ``videos`` for ``config.steps`` steps.
 
-    ``on_step(step, {"loss", "recon", "kl", "lr"})`` is called after every step (1-based).
-    Returns the prior in eval mode on ``device``.
+    ``on_step(step, {"loss", "recon", "kl", "lr"})`` is called after every step (1-based; under
+    ``torchrun`` the loss is this rank's). Returns the prior in eval mode on ``device``.
     """
     config.check()
-    _check_int("num_classes", num_classes, 1, 1 << 20)
-    if not videos:
-        raise ValueError("no training videos")
-    dim = int(videos[0].features().shape[0])
-    for i, v in enumerate(videos):
-        labels = np.asarray(v.labels)
-        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-            raise ValueError(f"video {i}: labels outside 0..{num_classes - 1}")
+    dim = _check_videos(videos, num_classes)
     device = torch.device(device)
-    rng = np.random.default_rng(config.seed)
+    w = joined()
+    mine, rng, noise_seed = _rank_part(videos, config, w)
     per_chunk = config.chunk_frames if config.ips else 1
-    n_chunks = config.batch // per_chunk
+    n_chunks = -(-(config.batch // per_chunk) // w.size)  # this rank's part of the batch
     capacity = max(config.batch, int(config.pool_mb * 2**20 / (4 * dim)))
-    pool = _FramePool(videos, dim, capacity, config.refresh, rng)
+    pool = _FramePool(mine, dim, capacity, config.refresh, rng)
     mean, std = pool.stats()
 
     with torch.random.fork_rng(devices=[]):
@@ -339,9 +398,9 @@ def train_prior(videos: Sequence[VideoLike], num_classes: int, config: PriorConf
     prior.set_normalisation(torch.from_numpy(mean).float(), torch.from_numpy(std).float())
     prior.to(device).train()
     weight = 1.0 / (std**2 if config.loss_space == "channel" else np.full(dim, (std**2).mean()))
-    weight_t = torch.from_numpy(weight).float().to(device)  # (D,)
+    objective = _parallel(_Objective(prior, torch.from_numpy(weight).float().to(device)), device, w)
     gen = torch.Generator(device=device)
-    gen.manual_seed(config.seed)
+    gen.manual_seed(noise_seed)
     opt = torch.optim.AdamW(prior.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     if pool.static:  # the whole dataset lives on the device; batches are index gathers
@@ -361,16 +420,8 @@ def train_prior(videos: Sequence[VideoLike], num_classes: int, config: PriorConf
             g["lr"] = lr
         warm = config.beta_warmup * config.steps
         beta = config.beta * (min(1.0, step / warm) if warm > 0 else 1.0)
-
-        mu, logvar = prior.encoder(x, a, c, length, u)  # (B*F, d) each
-        mu = mu.view(n_chunks, per_chunk, -1).mean(1)  # (B, d): the chunk's code
-        logvar = logvar.view(n_chunks, per_chunk, -1).mean(1)
-        eps = torch.randn(mu.shape, generator=gen, device=device)
-        z = (mu + eps * torch.exp(0.5 * logvar)).repeat_interleave(per_chunk, dim=0)  # (B*F, d)
-        err = prior.decoder.error(z, a, c, length, u, x)  # (B*F, D)
-        recon = (err.square() * weight_t).sum(1).mean() / dim
-        kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1).mean() / dim
-        loss = recon + beta * kl
+        eps = torch.randn((n_chunks, config.latent), generator=gen, device=device)
+        loss, recon, kl = objective(x, a, c, length, u, eps, beta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -6,6 +6,13 @@ in what it stores for the features: a :class:`FeatureMethod` says how one video'
 codes (:meth:`FeatureMethod.encode`). Videos are read one at a time from the memory-mapped files; the
 reconstruction error restores each video with the archive's own decoder kind
 (:func:`reconstruction_error`), exactly as ``tascond restore`` does. Nothing here prints.
+
+Under ``torchrun`` (a process group up, :func:`tascond_cli.distributed.joined`) the kept videos are
+dealt to the ranks (even frames per rank): each rank encodes its videos, their codes are gathered to
+every rank as exact bytes (nothing pickled), so every rank builds the same archive, and each rank
+measures the reconstruction error of its videos (sums all-reduced in float64). The codes of a video do
+not depend on the number of ranks; what :meth:`FeatureMethod.fit` and :meth:`FeatureMethod.finish`
+compute is up to the method (``pca`` and ``lowrank`` sum their scatter matrix over the ranks).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from tascond_cli.archive import Archive
 from tascond_cli.archive.decoders import get_decoder_kind
 from tascond_cli.chunks import offsets_from_counts
 from tascond_cli.data import Dataset, feature_bytes
+from tascond_cli.distributed import gather_arrays, joined, sum_arrays
 from tascond_cli.methods._base import (
     CondenseResult,
     Method,
@@ -84,19 +92,7 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
     weights, decoder_config = method.fit(kept, config, report)
     settings.update(decoder_config)
     settings.update(method.recorded(config))
-    labels, lengths, counts, per_video, codes = [], [], [], [], []
-    for done, video in enumerate(kept, 1):
-        segs = video.segments()
-        per_video.append(len(segs))
-        x = np.asarray(video.features(), dtype=np.float32)  # (D, T)
-        seg_len = np.array([s.end - s.start for s in segs], dtype=np.int64)
-        labels.append(np.array([s.label for s in segs], dtype=np.int32))
-        lengths.append(seg_len)
-        code, count = method.encode_with(x, np.array([s.start for s in segs], dtype=np.int64), seg_len, dtype,
-                                         weights, config)
-        codes.append(code)
-        counts.append(count)
-        report("encode", done, len(kept))
+    labels, lengths, per_video, codes, counts = _encode_videos(method, kept, dtype, weights, config, report)
     code_dim = method.code_dim(dataset.dim, decoder_config)
     if method.records_code_dtype:
         settings["code_dtype"] = str(dtype)
@@ -124,6 +120,26 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
     )
 
 
+def _encode_videos(method: FeatureMethod, kept: list, dtype: np.dtype, weights: dict[str, np.ndarray],
+                   config: Config, report: PhaseCallback) -> tuple[list, list, list, list, list]:
+    """Per kept video: segment labels, segment lengths, segment count, codes and codes per segment (phase
+    ``encode``). Under ``torchrun`` each rank encodes its share and every rank gets all the codes."""
+    labels, lengths, starts, per_video = [], [], [], []
+    for video in kept:  # the structure of every video: labels only
+        segs = video.segments()
+        per_video.append(len(segs))
+        labels.append(np.array([s.label for s in segs], dtype=np.int32))
+        lengths.append(np.array([s.end - s.start for s in segs], dtype=np.int64))
+        starts.append(np.array([s.start for s in segs], dtype=np.int64))
+    codes, counts = {}, {}
+    mine = joined().share([len(v.labels) for v in kept])
+    for done, i in enumerate(mine, 1):
+        x = np.asarray(kept[i].features(), dtype=np.float32)  # (D, T)
+        codes[i], counts[i] = method.encode_with(x, starts[i], lengths[i], dtype, weights, config)
+        report("encode", done, len(mine))
+    return labels, lengths, per_video, gather_arrays(codes, len(kept)), gather_arrays(counts, len(kept))
+
+
 def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int]:
     """The fraction of variance unexplained when the archive's decoder kind restores ``videos`` (its
     videos, in order, read again from their memory-mapped files), and the number of frames compared.
@@ -133,11 +149,13 @@ def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int]:
     """
     decoder = get_decoder_kind(archive.decoder_kind).bind(archive)
     sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(archive.dim), np.zeros(archive.dim), 0
-    for i, video in enumerate(videos):
-        x = np.asarray(video.features(), dtype=np.float32).astype(np.float64)  # (D, T), as encoded
+    for i in joined().share([len(v.labels) for v in videos]):  # under torchrun: this rank's videos
+        x = np.asarray(videos[i].features(), dtype=np.float32).astype(np.float64)  # (D, T), as encoded
         sse += float(np.square(x - decoder.features(i)).sum())
         sum_x += x.sum(1)
         sum_x2 += np.square(x).sum(1)
         n_frames += x.shape[1]
+    sse, sum_x, sum_x2, n_frames = sum_arrays(sse, sum_x, sum_x2, n_frames)
+    n_frames = int(n_frames)
     variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
     return (sse / variance if variance > 0 else 0.0), n_frames

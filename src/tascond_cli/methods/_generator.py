@@ -14,6 +14,10 @@
 
 A method changes this flow through three class attributes of :class:`GeneratorMethod`. Nothing here
 prints; the same dataset, settings and seed give the same archive, byte for byte (on CPU).
+
+Under ``torchrun`` (a process group up, :mod:`tascond_cli.distributed`) the ranks train the generator
+together and share the inversion and the residual model; every rank ends with the same archive (the
+caller has rank 0 write it). Same data, settings, seed and number of ranks: the same archive.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tascond_cli.archive import Archive
 from tascond_cli.archive.decoders.generator import RESIDUAL_RHO, RESIDUAL_STD
 from tascond_cli.chunks import offsets_from_counts, segment_batches
 from tascond_cli.data import Dataset, feature_bytes
+from tascond_cli.distributed import joined, sum_arrays
 from tascond_cli.errors import TascondError
 from tascond_cli.methods._base import (
     CondenseResult,
@@ -74,11 +79,17 @@ def train_generator(dataset: Dataset, config: Config = Config(), device=None,
 
     Every generator method calls this; pass its result back as ``prior=`` to make several archives
     (``tascond`` and the generator baselines) from one trained generator. Leaves torch's global RNG alone.
+    Under ``torchrun`` the ranks train it together (:func:`~tascond_cli.condense.train_prior`), each on its
+    share of the videos, and each ends with the same generator.
     """
     from tascond_cli.condense import train_prior
     from tascond_cli.device import resolve_device
 
     config.check()
+    ranks = joined().size
+    if ranks > len(dataset.train):
+        raise TascondError(f"{dataset.root}: {ranks} processes need at least {ranks} training videos to share "
+                           f"(split {config.split} has {len(dataset.train)}); start fewer")
     if device is None:
         device = resolve_device(config.device)
     report = report_to(on_phase)
@@ -293,7 +304,8 @@ def residual_model(decoder, segments, labels, lengths, codes, counts, batch_fram
     """Per-channel std (D,) of what the codes do not explain, and its lag-1 autocorrelation in time.
 
     Decodes the segments from their codes, segment batch by segment batch, and compares them with
-    the real frames (which are read again from the memory-mapped files).
+    the real frames (which are read again from the memory-mapped files). Under ``torchrun`` each rank
+    takes its share of the batches and the sums are all-reduced (float64; one process sums as ever).
     """
     from tascond_cli.condense import decode_segments
 
@@ -303,7 +315,8 @@ def residual_model(decoder, segments, labels, lengths, codes, counts, batch_fram
     d = decoder.dim
     s1, s2 = np.zeros(d), np.zeros(d)
     lag, n = 0.0, 0
-    for start, stop in segment_batches(lengths, batch_frames):
+    batches = segment_batches(lengths, batch_frames)
+    for start, stop in (batches[i] for i in joined().share([int(lengths[a:b].sum()) for a, b in batches])):
         restored = decode_segments(
             decoder, labels[start:stop], lengths[start:stop], codes[first[start] : first[stop]],
             counts[start:stop], batch_frames=batch_frames,
@@ -318,6 +331,7 @@ def residual_model(decoder, segments, labels, lengths, codes, counts, batch_fram
             rc = r - r.mean(1, keepdims=True)
             lag += float((rc[:, 1:] * rc[:, :-1]).sum())
             n += length
+    s1, s2, lag, n = sum_arrays(s1, s2, lag, n)
     mean = s1 / max(n, 1)
     var = np.maximum(s2 / max(n, 1) - mean**2, 0.0)
     total = float(var.sum()) * n

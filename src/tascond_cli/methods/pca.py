@@ -5,24 +5,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from tascond_cli.distributed import joined, sum_arrays
 from tascond_cli.methods._features import FeatureMethod
 
 
 def principal_components(videos: list, k: int, report) -> tuple[np.ndarray, np.ndarray]:
     """Mean (D,) and the top ``min(k, D)`` principal directions (k, D) of the videos' frames.
 
-    Accumulates the D x D scatter matrix in float64, one video at a time (phase ``pca``). Each
+    Accumulates the D x D scatter matrix in float64, one video at a time (phase ``pca``; under torchrun
+    each rank sums its share of the videos and the sums are all-reduced in float64). Each
     direction's sign is fixed (largest-magnitude entry positive) so the result does not depend on the
     eigen-solver.
     """
     dim = int(videos[0].features().shape[0])
     s1, s2, n = np.zeros(dim), np.zeros((dim, dim)), 0
-    for done, video in enumerate(videos, 1):
-        x = np.asarray(video.features(), dtype=np.float64)  # (D, T)
+    for i in joined().mine(len(videos)):  # under torchrun: this rank's share, the sums all-reduced below
+        x = np.asarray(videos[i].features(), dtype=np.float64)  # (D, T)
         s1 += x.sum(1)
         s2 += x @ x.T
         n += x.shape[1]
-        report("pca", done, len(videos))
+        report("pca", i + 1, len(videos))
+    s1, s2, n = sum_arrays(s1, s2, n)
     mean = s1 / n
     cov = s2 / n - np.outer(mean, mean)
     values, vectors = np.linalg.eigh((cov + cov.T) / 2)
