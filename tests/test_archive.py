@@ -149,9 +149,10 @@ def test_round_trip_every_decoder_kind(kind: str, tmp_path: Path) -> None:
     # a kind of 1.0 uses nothing of 1.1 or 1.2: a 1.0 reader reads it; a later kind is written with its version
     assert read_version(path) == archive.version == VERSION_OF_KIND.get(kind, BASE_VERSION)
     assert read_version(path) == ((1, 2) if kind == "lowrank" else (1, 0))
-    from tascond_cli.archive.constants import VERSION_OF_WEIGHT
+    from tascond_cli.archive.constants import CHUNKED_VERSION, VERSION_OF_WEIGHT
 
-    assert max([*VERSION_OF_KIND.values(), *VERSION_OF_WEIGHT.values()]) == FORMAT_VERSION == (1, 3)  # lowrank's DCT codes
+    assert max([*VERSION_OF_KIND.values(), *VERSION_OF_WEIGHT.values()]) == (1, 3)  # lowrank's DCT codes
+    assert FORMAT_VERSION == CHUNKED_VERSION == (1, 4)  # the chunked container (tests/test_random_access.py)
 
 
 def test_round_trip_keeps_types_and_helpers() -> None:

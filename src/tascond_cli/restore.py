@@ -22,7 +22,7 @@ from tascond_cli.archive import Archive, ArchiveError, get_decoder_kind
 from tascond_cli.data import ClassMapping, DatasetWriter
 from tascond_cli.device import resolve_device
 
-__all__ = ["ArchiveDecoder", "ArchiveDataset", "RestoreSummary", "restore_archive"]
+__all__ = ["ArchiveDecoder", "ArchiveDataset", "RestoreSummary", "restore_archive", "video_indices"]
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -71,8 +71,9 @@ class ArchiveDecoder:
         return self.archive.num_videos
 
     def labels(self, index: int) -> np.ndarray:
-        """Frame labels (T,) int64 of video ``index``."""
-        return self.archive.video(index).frame_labels().astype(np.int64)
+        """Frame labels (T,) int64 of video ``index`` (from its segments alone: no codes are read)."""
+        segs = self.archive.segments_of_video(index)
+        return np.repeat(self.archive.segment_labels[segs], self.archive.segment_lengths[segs]).astype(np.int64)
 
     def features(self, index: int) -> np.ndarray:
         """Restored features (D, T) float32 of video ``index``; an :class:`ArchiveError` when any value is
@@ -94,6 +95,8 @@ class ArchiveDataset(torch.utils.data.Dataset):
 
     Item ``i`` is ``(features, labels)``: a float32 tensor (D, T) and an int64 tensor (T,) of class
     indices (``mapping`` gives their names). ``sample_rate`` keeps every S-th frame, as TAS loaders do.
+    A path is opened for random access (:func:`~tascond_cli.archive.open_archive`): for a chunked archive
+    (format 1.4) item ``i`` decompresses only the chunks that hold video ``i``'s codes.
 
     >>> ds = ArchiveDataset("bf.tcd")                # doctest: +SKIP
     >>> x, y = ds[0]; x.shape, y.shape               # doctest: +SKIP
@@ -101,9 +104,9 @@ class ArchiveDataset(torch.utils.data.Dataset):
 
     def __init__(self, archive: Archive | str | Path, device: str | torch.device = "cpu", sample_rate: int = 1) -> None:
         if not isinstance(archive, Archive):
-            from tascond_cli.archive import read_archive
+            from tascond_cli.archive import open_archive
 
-            archive = read_archive(archive)
+            archive = open_archive(archive)
         if sample_rate < 1:
             raise ValueError(f"sample_rate must be >= 1, got {sample_rate}")
         self.decoder = ArchiveDecoder(archive, device)
@@ -141,6 +144,21 @@ def archive_split(archive: Archive) -> int:
     if isinstance(split, bool) or not isinstance(split, int) or split < 1:
         raise ArchiveError(f"/settings: split must be an integer >= 1, got {split!r}")
     return split
+
+
+def video_indices(archive: Archive, videos: Sequence[str]) -> list[int]:
+    """The indices of the videos named ``videos``, in that order, each once; an :class:`ArchiveError`
+    names the first name the archive does not have."""
+    where = {name: i for i, name in enumerate(archive.video_names)}
+    indices: list[int] = []
+    seen: set[int] = set()
+    for name in videos:
+        if name not in where:
+            raise ArchiveError(f"no video named {name!r} in the archive ({archive.num_videos} videos)")
+        if where[name] not in seen:  # a name given twice is restored once
+            seen.add(where[name])
+            indices.append(where[name])
+    return indices
 
 
 def restore_bytes(archive: Archive, indices: Sequence[int]) -> int:
@@ -189,16 +207,8 @@ def restore_archive(
     """
     import time
 
+    indices = list(range(archive.num_videos)) if videos is None else video_indices(archive, videos)
     decoder = ArchiveDecoder(archive, device)
-    if videos is None:
-        indices = list(range(len(decoder)))
-    else:
-        indices = []
-        for name in videos:
-            try:
-                indices.append(archive.index_of(name))
-            except (KeyError, ValueError):
-                raise ArchiveError(f"no video named {name!r} in the archive") from None
     split = archive_split(archive)
     names = archive.class_names
     if check_space:

@@ -1,7 +1,9 @@
 """The ``.tcd`` archive format: read, validate and write (see ``docs/format.md``).
 
 An archive is a 28-byte header (magic, format version, sizes) followed by one
-zstd frame whose content is an in-memory HDF5 file. The HDF5 file holds the
+zstd frame whose content is an HDF5 file, or (format 1.4, larger archives) by an
+index and that HDF5 file in independently compressed chunks, so that one video can
+be read without decompressing the rest (:func:`open_archive`). The HDF5 file holds the
 condensed dataset: class and video names, the segments of every video (labels,
 lengths), the codes of every segment, and the decoder that maps codes back to
 frame features.
@@ -14,7 +16,8 @@ deterministic.
 
 Modules: :mod:`.model` (:class:`Archive`, :class:`VideoEntry`), :mod:`.constants`
 (versions, header, limits, HDF5 paths), :mod:`.validate` (every rule),
-:mod:`.container` (header and zstd frame), :mod:`.reader`, :mod:`.writer`,
+:mod:`.container` (header and zstd frame), :mod:`.chunked` (the chunked container),
+:mod:`.reader`, :mod:`.lazy` (random access), :mod:`.writer`,
 :mod:`.storage` (where the bytes go) and :mod:`.decoders` (one module per decoder
 kind: its check and its decode). The chunk rule is :mod:`tascond_cli.chunks`.
 This package never prints, and reading an archive does not import torch.
@@ -22,6 +25,9 @@ This package never prints, and reading an archive does not import torch.
 
 from tascond_cli.archive.constants import (
     BASE_VERSION,
+    CHUNK_SIZE,
+    CHUNKED_MIN_BYTES,
+    CHUNKED_VERSION,
     DEFAULT_LEVEL,
     DEFAULT_MAX_BYTES,
     FORMAT_VERSION,
@@ -35,9 +41,10 @@ from tascond_cli.archive.constants import (
     MAX_TOTAL_FRAMES,
     MAX_VIDEO_NAME_BYTES,
 )
-from tascond_cli.archive.container import wrap_payload
+from tascond_cli.archive.container import wrap_payload, wrap_payload_chunked
 from tascond_cli.archive.decoders import DECODERS, BoundDecoder, DecoderKind, get_decoder_kind
 from tascond_cli.archive.model import Archive, ArchiveError, VideoEntry
+from tascond_cli.archive.lazy import LazyArchive, LazyCodes, open_archive
 from tascond_cli.archive.reader import read_archive, read_version
 from tascond_cli.archive.storage import BREAKDOWN_PARTS, storage_breakdown
 from tascond_cli.archive.validate import validate_archive
@@ -56,6 +63,9 @@ DECODER_KINDS = DECODERS
 __all__ = [
     "BASE_VERSION",
     "BREAKDOWN_PARTS",
+    "CHUNKED_MIN_BYTES",
+    "CHUNKED_VERSION",
+    "CHUNK_SIZE",
     "DECODERS",
     "DECODER_KINDS",
     "DEFAULT_LEVEL",
@@ -74,6 +84,8 @@ __all__ = [
     "ArchiveError",
     "BoundDecoder",
     "DecoderKind",
+    "LazyArchive",
+    "LazyCodes",
     "VideoEntry",
     "archive_bytes",
     "chunk_bounds",
@@ -81,11 +93,13 @@ __all__ = [
     "frame_code_index",
     "get_decoder_kind",
     "offsets_from_counts",
+    "open_archive",
     "read_archive",
     "read_version",
     "segment_position",
     "storage_breakdown",
     "validate_archive",
     "wrap_payload",
+    "wrap_payload_chunked",
     "write_archive",
 ]

@@ -7,10 +7,23 @@ import struct
 
 from tascond_cli.chunks import MAX_SEGMENT_FRAMES  # noqa: F401  (a format limit, defined with the chunk rule)
 
-FORMAT_VERSION: tuple[int, int] = (1, 3)
+FORMAT_VERSION: tuple[int, int] = (1, 4)
 """The newest format version this module writes (``major, minor``); it reads every ``1.x``. Each archive
-is written with the oldest version that has what it uses: ``1.3`` for ``lowrank`` DCT codes, ``1.2``
-for the ``lowrank`` decoder kind, ``1.1`` for shared codes, else ``1.0`` (what a 1.0 reader reads)."""
+is written with the oldest version that has what it uses: ``1.4`` for the chunked container, ``1.3`` for
+``lowrank`` DCT codes, ``1.2`` for the ``lowrank`` decoder kind, ``1.1`` for shared codes, else ``1.0``
+(what a 1.0 reader reads)."""
+
+CHUNKED_VERSION: tuple[int, int] = (1, 4)
+"""The version that added the chunked container (docs/format.md, 2.2); every later minor version uses it."""
+
+CHUNK_SIZE = 2**20
+"""Uncompressed bytes per chunk of the chunked container that tascond writes (any power of two from
+4 KiB to 64 MiB is valid)."""
+
+CHUNKED_MIN_BYTES = 4 * 2**20
+"""tascond writes the chunked container when the archive's arrays (codes, weights, segment and video
+arrays) hold at least this many bytes; smaller archives keep the single frame of 1.0 to 1.3, byte for
+byte what earlier writers produce."""
 
 SHARED_CODES_VERSION: tuple[int, int] = (1, 1)
 """The version that added shared codes (``/segments/code_source``)."""

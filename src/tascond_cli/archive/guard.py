@@ -186,7 +186,7 @@ def _limit_memory(extra: int) -> None:
             pass
 
 
-def _child(extract: Callable[[bytes], dict[str, Value]], payload: bytes, fd: int, memory: int) -> None:
+def _child(extract: Callable[[Any], dict[str, Value]], payload: Any, fd: int, memory: int) -> None:
     """Runs in the forked child; never returns."""
     code = 0
     try:
@@ -224,19 +224,22 @@ def _kill(pid: int) -> None:
 
 
 def guarded_extract(
-    extract: Callable[[bytes], dict[str, Value]], payload: bytes, *, timeout: float | None = None
+    extract: Callable[[Any], dict[str, Value]], payload: Any, *, timeout: float | None = None,
+    size: int | None = None,
 ) -> dict[str, Value]:
     """``extract(payload)`` run in a watchdog child: its fields, or an :class:`ArchiveError`.
 
-    ``timeout`` defaults to :func:`parse_deadline` of the payload's size. The child may allocate
-    ``4 * len(payload) + PARSE_MEMORY_BASE`` bytes beyond what the parent had; what it sends back is
-    bounded the same way.
+    ``payload`` is the payload's bytes, or any object ``extract`` reads it through (a lazily decompressed
+    chunked payload) whose size in bytes is then ``size``. ``timeout`` defaults to :func:`parse_deadline`
+    of the payload's size. The child may allocate ``4 * size + PARSE_MEMORY_BASE`` bytes beyond what the
+    parent had; what it sends back is bounded the same way.
     """
     if not CAN_FORK:
         return extract(payload)
-    limit = parse_deadline(len(payload)) if timeout is None else float(timeout)
-    memory = 4 * len(payload) + PARSE_MEMORY_BASE
-    max_reply = 8 * len(payload) + (1 << 20)
+    size = len(payload) if size is None else size
+    limit = parse_deadline(size) if timeout is None else float(timeout)
+    memory = 4 * size + PARSE_MEMORY_BASE
+    max_reply = 8 * size + (1 << 20)
     r, w = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+ warns about fork with threads

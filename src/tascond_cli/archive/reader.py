@@ -38,13 +38,14 @@ from tascond_cli.archive.constants import (
     VLEN_ITEMSIZE,
     WEIGHT_NAME_RE,
 )
+from tascond_cli.archive.chunked import ChunkReader, PayloadFile
 from tascond_cli.archive.container import ByteSource, read_container
 from tascond_cli.archive.encoding import int_array, parse_json_object, weight_dtype_problem
 from tascond_cli.archive.guard import guarded_extract
 from tascond_cli.archive.model import Archive, ArchiveError
 from tascond_cli.archive.validate import validate_archive
 
-__all__ = ["check_restore_size", "read_archive", "read_version"]
+__all__ = ["archive_from_fields", "check_restore_size", "extract_lazy", "read_archive", "read_version"]
 
 
 class _Hdf5Reader:
@@ -144,10 +145,31 @@ class _Hdf5Reader:
         return int_array(ds[()], path)
 
     def codes(self, path: str) -> np.ndarray:
+        ds = self._codes(path)
+        return np.asarray(ds[()])
+
+    def _codes(self, path: str) -> h5py.Dataset:
         ds = self.dataset(path)
         if ds.dtype not in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.int8)) or ds.ndim != 2:
             raise ArchiveError(f"{path}: must be a 2-D float16, float32 or int8 array, not {ds.dtype} {ds.shape}")
-        return np.asarray(ds[()])
+        return ds
+
+    def codes_layout(self, path: str) -> dict[str, Any]:
+        """Where the codes' bytes lie in the payload, for random access without libhdf5: ``codes_at``
+        ``[offset, rows, columns]`` and ``codes_dtype`` (little- or big-endian IEEE float16, float32 or
+        int8, exactly), when the dataset is contiguous and holds every byte; else the values (``codes``)."""
+        ds = self._codes(path)
+        offset = ds.id.get_offset()
+        htype = ds.id.get_type()
+        standard = (("<f2", h5py.h5t.IEEE_F16LE), (">f2", h5py.h5t.IEEE_F16BE), ("<f4", h5py.h5t.IEEE_F32LE),
+                    (">f4", h5py.h5t.IEEE_F32BE), ("|i1", h5py.h5t.STD_I8LE), ("|i1", h5py.h5t.STD_I8BE))
+        name = next((k for k, t in standard if htype.equal(t)), None)
+        nbytes = math.prod(ds.shape) * ds.dtype.itemsize
+        plist = ds.id.get_create_plist()
+        if (offset is None or name is None or not nbytes or plist.get_layout() != h5py.h5d.CONTIGUOUS
+                or ds.id.get_storage_size() != nbytes):
+            return {"codes": np.asarray(ds[()])}
+        return {"codes_at": np.array([offset, *ds.shape], dtype=np.int64), "codes_dtype": name}
 
     def weights(self, path: str) -> dict[str, np.ndarray]:
         group = self.group(path)
@@ -177,34 +199,56 @@ class _Hdf5Reader:
         return value if isinstance(value, str) else ""
 
 
+def _fields(f: h5py.File, size: int, lazy: bool) -> dict[str, Any]:
+    r = _Hdf5Reader(f, size)
+    return {
+        "settings": r.string(P_SETTINGS),
+        "class_names": r.strings(P_CLASS_NAMES),
+        "video_names": r.strings(P_VIDEO_NAMES),
+        "video_segments": r.integers(P_VIDEO_SEGMENTS),
+        "video_frames": r.integers(P_VIDEO_FRAMES),
+        "segment_labels": r.integers(P_SEGMENT_LABELS),
+        "segment_lengths": r.integers(P_SEGMENT_LENGTHS),
+        "segment_codes": r.integers(P_SEGMENT_CODES),
+        **(r.codes_layout(P_CODES) if lazy else {"codes": r.codes(P_CODES)}),
+        "decoder_kind": r.string(P_DECODER_KIND),
+        "decoder_config": r.string(P_DECODER_CONFIG),
+        "decoder_weights": r.weights(P_DECODER_WEIGHTS),
+        "segment_sources": r.integers(P_SEGMENT_SOURCES) if r.has(P_SEGMENT_SOURCES) else None,
+        "written_by": r.text_attr("tascond_version"),
+    }
+
+
 def _extract(payload: bytes) -> dict[str, Any]:
     """The payload's objects as plain values (strings, lists of strings, arrays), structurally checked.
 
-    This is the only code that runs libhdf5 on an archive; :func:`_parse_payload` runs it in a watchdog.
+    This and :func:`extract_lazy` are the only code that runs libhdf5 on an archive; :func:`_parse_payload`
+    and :func:`tascond_cli.archive.lazy.open_archive` run them in a watchdog.
     """
     try:
         with h5py.File(io.BytesIO(payload), "r") as f:
-            r = _Hdf5Reader(f, len(payload))
-            return {
-                "settings": r.string(P_SETTINGS),
-                "class_names": r.strings(P_CLASS_NAMES),
-                "video_names": r.strings(P_VIDEO_NAMES),
-                "video_segments": r.integers(P_VIDEO_SEGMENTS),
-                "video_frames": r.integers(P_VIDEO_FRAMES),
-                "segment_labels": r.integers(P_SEGMENT_LABELS),
-                "segment_lengths": r.integers(P_SEGMENT_LENGTHS),
-                "segment_codes": r.integers(P_SEGMENT_CODES),
-                "codes": r.codes(P_CODES),
-                "decoder_kind": r.string(P_DECODER_KIND),
-                "decoder_config": r.string(P_DECODER_CONFIG),
-                "decoder_weights": r.weights(P_DECODER_WEIGHTS),
-                "segment_sources": r.integers(P_SEGMENT_SOURCES) if r.has(P_SEGMENT_SOURCES) else None,
-                "written_by": r.text_attr("tascond_version"),
-            }
+            return _fields(f, len(payload), lazy=False)
     except (ArchiveError, MemoryError):
         raise
     except Exception as e:  # h5py reports a malformed file with many exception types
         raise ArchiveError(f"malformed HDF5 content ({type(e).__name__}: {e})") from None
+
+
+def extract_lazy(reader: ChunkReader) -> dict[str, Any]:
+    """As :func:`_extract`, through a chunked payload's :class:`ChunkReader` (only the chunks libhdf5
+    touches are decompressed), with the codes' place (``codes_at``) instead of their values; adds
+    ``chunks_read``, how many chunks it decompressed."""
+    try:
+        with h5py.File(PayloadFile(reader), "r") as f:
+            fields = _fields(f, reader.size, lazy=True)
+    except (ArchiveError, MemoryError):
+        raise
+    except Exception as e:  # h5py reports a malformed file with many exception types
+        if reader.error is not None:  # a chunk that failed its checks: say so, not what h5py made of it
+            raise reader.error from None
+        raise ArchiveError(f"malformed HDF5 content ({type(e).__name__}: {e})") from None
+    fields["chunks_read"] = np.array([reader.decompressed], dtype=np.int64)
+    return fields
 
 
 def _field(fields: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -223,6 +267,12 @@ def _parse_payload(payload: bytes, timeout: float | None = None) -> Archive:
     if payload[: len(HDF5_SIGNATURE)] != HDF5_SIGNATURE:
         raise ArchiveError("content is not an HDF5 file")
     fields = guarded_extract(_extract, payload, timeout=timeout)
+    return archive_from_fields(fields, _field(fields, "codes", np.ndarray))
+
+
+def archive_from_fields(fields: dict[str, Any], codes: Any, lazy: bool = False) -> Archive:
+    """The checked :class:`Archive` of the extracted ``fields``, with ``codes`` (an array, or with
+    ``lazy`` codes read on demand: only their dtype and shape are checked here)."""
     weights = _field(fields, "decoder_weights", dict)
     video_frames = _field(fields, "video_frames", np.ndarray)
     sources = fields.get("segment_sources")
@@ -234,14 +284,14 @@ def _parse_payload(payload: bytes, timeout: float | None = None) -> Archive:
         segment_labels=_field(fields, "segment_labels", np.ndarray),
         segment_lengths=_field(fields, "segment_lengths", np.ndarray),
         segment_codes=_field(fields, "segment_codes", np.ndarray),
-        codes=_field(fields, "codes", np.ndarray),
+        codes=codes,
         decoder_kind=_field(fields, "decoder_kind", str),
         decoder_config=parse_json_object(_field(fields, "decoder_config", str), P_DECODER_CONFIG),
         decoder_weights=weights,
         segment_sources=None if sources is None else _field(fields, "segment_sources", np.ndarray),
         written_by=_field(fields, "written_by", str),
     )
-    archive = validate_archive(archive)
+    archive = validate_archive(archive, lazy=lazy)
     n_videos = archive.num_videos
     if video_frames.ndim != 1 or video_frames.shape[0] != n_videos:
         raise ArchiveError(f"{P_VIDEO_FRAMES}: has {video_frames.shape[0]} entries, expected {n_videos} (one per video)")

@@ -5,6 +5,7 @@ The reader and the writer both call it, so the writer never writes an archive th
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,15 +37,23 @@ from tascond_cli.archive.decoders import DecoderKind, get_decoder_kind
 from tascond_cli.archive.encoding import int_array, json_text, parse_json_object, weight_dtype_problem
 from tascond_cli.archive.model import Archive, ArchiveError
 
-__all__ = ["validate_archive"]
+__all__ = ["check_output_bound", "check_video_codes", "code_magnitudes", "validate_archive"]
+
+CHECK_BYTES = 16 * 2**20
+"""Codes are checked this many bytes at a time (codes on disk are never loaded whole)."""
 
 
-def validate_archive(archive: Archive) -> Archive:
+def validate_archive(archive: Archive, *, lazy: bool = False) -> Archive:
     """Check ``archive`` against every rule of docs/format.md, section 4 and 6.
 
     Returns an equal :class:`Archive` with canonical types: int64 offsets and
-    lengths, int32 labels, JSON-normalised settings and config, native byte order.
+    lengths, int32 labels, JSON-normalised settings and config, native byte order
+    (codes that are an ``np.memmap`` stay one, and are checked slice by slice).
     Raises :class:`ArchiveError` (message: the object's HDF5 path and the problem).
+
+    ``lazy``: the codes are not in memory (an archive opened for random access): their dtype and shape
+    are checked, their values (finite, within the output bound) only when a video reads them
+    (:func:`check_video_codes`).
     """
     a = archive
     settings = _check_settings(a.settings)
@@ -55,7 +64,7 @@ def validate_archive(archive: Archive) -> Archive:
     kind = get_decoder_kind(a.decoder_kind)
     vseg, labels, lengths = _check_segments(a, len(video_names), len(class_names))
     _check_video_sizes(vseg, lengths, video_names, settings["dim"])
-    codes, coff, sources = _check_codes(a, kind, lengths)
+    codes, coff, sources = _check_codes(a, kind, lengths, lazy)
     config, weights = _check_decoder(a, kind)
     out = Archive(
         settings=settings,
@@ -75,13 +84,46 @@ def validate_archive(archive: Archive) -> Archive:
     problem = kind.check(out)
     if problem:
         raise ArchiveError(problem)
-    bound = kind.output_bound(out)
+    if not lazy:
+        check_output_bound(out, code_magnitudes(codes))
+    return out
+
+
+def code_magnitudes(codes: Any) -> np.ndarray | None:
+    """The largest ``|code|`` of each code dimension, ``(d,)`` float64, read :data:`CHECK_BYTES` at a time
+    (``None`` without codes). Computed as the decoder kinds compute it, in the codes' own dtype."""
+    n = codes.shape[0]
+    if n == 0:
+        return None
+    rows = max(1, CHECK_BYTES // max(1, codes.dtype.itemsize * codes.shape[1]))
+    out = np.zeros(codes.shape[1])
+    for start in range(0, n, rows):
+        np.maximum(out, np.abs(np.asarray(codes[start : start + rows])).max(axis=0).astype(np.float64), out=out)
+    return out
+
+
+def check_output_bound(archive: Archive, magnitudes: np.ndarray | None, what: str = "") -> None:
+    """Refuse an archive whose decoder kind's output bound (section 6), for codes of at most
+    ``magnitudes`` (``None``: no codes), is over :data:`MAX_FEATURE_MAGNITUDE`. ``what`` names the codes
+    the magnitudes come from (one video's, for a lazily read archive)."""
+    codes = archive.codes[:0] if magnitudes is None else magnitudes[None, :]
+    fields = {f.name: getattr(archive, f.name) for f in dataclasses.fields(Archive)}
+    view = Archive(**{**fields, "codes": codes})  # the kinds' bounds read only the codes' magnitudes
+    bound = get_decoder_kind(archive.decoder_kind).output_bound(view)
     if bound is not None and not bound <= MAX_FEATURE_MAGNITUDE:
         raise ArchiveError(
-            f"/decoder: restored features could reach a magnitude of {bound:.3g}, over the limit of "
+            f"/decoder: restored features{what} could reach a magnitude of {bound:.3g}, over the limit of "
             f"{MAX_FEATURE_MAGNITUDE:.0e} (weights or codes too large)"
         )
-    return out
+
+
+def check_video_codes(archive: Archive, name: str, codes: np.ndarray) -> None:
+    """The codes one video decodes with, read from a lazily opened archive: finite, and within the
+    output bound (what :func:`validate_archive` checks for all codes at once)."""
+    if not np.isfinite(codes).all():
+        raise ArchiveError(f"{P_CODES}: a code of video {name!r} holds a non-finite value (NaN or infinity)")
+    if codes.shape[0]:
+        check_output_bound(archive, np.abs(codes).max(axis=0).astype(np.float64), f" of video {name!r}")
 
 
 def _check_video_sizes(vseg: np.ndarray, lengths: np.ndarray, names: list[str], dim: int) -> None:
@@ -143,10 +185,12 @@ def _check_segments(a: Archive, n_videos: int, n_classes: int) -> tuple[np.ndarr
     return vseg, labels, lengths
 
 
-def _check_codes(a: Archive, kind: DecoderKind, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _check_codes(
+    a: Archive, kind: DecoderKind, lengths: np.ndarray, lazy: bool = False
+) -> tuple[Any, np.ndarray, np.ndarray | None]:
     """Codes, segment code offsets and code sources, checked; sources are ``None`` when no segment reuses."""
     n_segments = lengths.shape[0]
-    codes = np.asarray(a.codes)
+    codes = a.codes if lazy or isinstance(a.codes, np.memmap) else np.asarray(a.codes)
     if codes.dtype not in [np.dtype(t) for t in kind.code_dtypes]:
         allowed = " or ".join(kind.code_dtypes)
         raise ArchiveError(f"{P_CODES}: dtype must be {allowed} for decoder kind '{kind.name}', not {codes.dtype}")
@@ -168,11 +212,22 @@ def _check_codes(a: Archive, kind: DecoderKind, lengths: np.ndarray) -> tuple[np
                 f"{P_SEGMENT_CODES}: segment {i} has {int(counts[i])} codes for {int(lengths[i])} frames "
                 f"(must be 1 to {int(lengths[i])})"
             )
-    finite = np.isfinite(codes)
-    if not finite.all():
-        row = _first(~finite.all(axis=1))
-        raise ArchiveError(f"{P_CODES}: code {row} holds a non-finite value (NaN or infinity)")
+    if lazy:
+        return codes, coff, sources
+    _check_finite(codes)
+    if isinstance(codes, np.memmap) and codes.dtype.isnative:
+        return codes, coff, sources  # on disk: checked in slices, never loaded whole
     return np.array(codes, dtype=codes.dtype.newbyteorder("="), order="C"), coff, sources
+
+
+def _check_finite(codes: np.ndarray) -> None:
+    """Every code finite, checked :data:`CHECK_BYTES` at a time."""
+    rows = max(1, CHECK_BYTES // max(1, codes.dtype.itemsize * codes.shape[1]))
+    for start in range(0, codes.shape[0], rows):
+        finite = np.isfinite(np.asarray(codes[start : start + rows]))
+        if not finite.all():
+            row = start + _first(~finite.all(axis=1))
+            raise ArchiveError(f"{P_CODES}: code {row} holds a non-finite value (NaN or infinity)")
 
 
 def _check_sources(value: Any, kind: DecoderKind, counts: np.ndarray) -> np.ndarray | None:

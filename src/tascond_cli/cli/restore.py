@@ -21,13 +21,46 @@ def default_output(archive: str) -> Path:
     return Path(archive).with_name(name[: -len(".tcd")] if name.endswith(".tcd") and len(name) > 4 else name + ".restored")
 
 
+def video_names(archive, values: list[str]) -> list[str]:
+    """The names ``--video`` gives: each value is a video's name, or else a comma-separated list of names."""
+    known = set(archive.video_names)
+    names: list[str] = []
+    for value in values:
+        names += [value] if value in known else [v.strip() for v in value.split(",") if v.strip()]
+    return names
+
+
+def _open(source: str, max_restore_bytes: str | None):
+    """ARCHIVE opened for random access (a chunked archive reads only what the chosen videos need)."""
+    from tascond_cli.archive import open_archive
+
+    path = Path(source)
+    if not path.exists():
+        raise TascondError(f"{path}: no such archive")
+    if path.is_dir():
+        raise TascondError(f"{path}: is a folder, not a .tcd archive")
+    limit = None
+    if max_restore_bytes is not None:
+        from tascond_cli.methods.budget import parse_size
+
+        limit = parse_size(max_restore_bytes, "max_restore_bytes")
+    return open_archive(path, max_restore_bytes=limit)
+
+
 @handle_errors
 def restore(
     archive: Annotated[str, typer.Argument(metavar="ARCHIVE", help="A .tcd archive, or - for stdin.", show_default=False)],
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Folder to write (default: the archive's name).")
     ] = None,
-    video: Annotated[Optional[list[str]], typer.Option(help="Restore only this video (repeatable).")] = None,
+    video: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--video", metavar="NAME",
+            help="Restore only this video (repeatable, or a comma-separated list). From a chunked archive "
+            "(format 1.4) only that video's part is decompressed.",
+        ),
+    ] = None,
     device: o.Device = o.DEFAULTS.device,
     force: Annotated[bool, typer.Option("--force", help="Replace the output folder if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
@@ -44,17 +77,20 @@ def restore(
     from tascond_cli.restore import restore_archive
 
     output = default_output(archive) if output is None else output
-    loaded = read_archive_arg(archive, max_restore_bytes)
-    with progress() as bar:
-        task = bar.add_task("restoring", total=None)
-        try:
-            summary = restore_archive(
-                loaded, output, videos=video, device=device, overwrite=force,
-                on_video=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        except ArchiveError as e:  # found while decoding (a broken decoder): name the archive
-            name = "<stdin>" if archive == "-" else archive
-            raise ArchiveError(f"{name}: {e}") from None
+    loaded = _open(archive, max_restore_bytes) if video and archive != "-" else read_archive_arg(archive, max_restore_bytes)
+    try:
+        with progress() as bar:
+            task = bar.add_task("restoring", total=None)
+            try:
+                summary = restore_archive(
+                    loaded, output, videos=None if video is None else video_names(loaded, video), device=device,
+                    overwrite=force, on_video=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            except ArchiveError as e:  # found while decoding (a broken decoder): name the archive
+                name = "<stdin>" if archive == "-" else archive
+                raise ArchiveError(f"{name}: {e}") from None
+    finally:
+        getattr(loaded, "close", lambda: None)()
     data = {
         "out": str(summary.out),
         "videos": summary.videos,
