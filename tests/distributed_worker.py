@@ -2,8 +2,9 @@
 
     python tests/distributed_worker.py DATA OUT
 
-It saves the codes of a fixed prior to OUT/codes.npy (and the error to OUT/error.npy), and each rank
-says in OUT/gather-RANK.txt whether gather_arrays gave it every one of a set of varied arrays exactly.
+It saves the codes of a fixed prior to OUT/codes.npy (and the error to OUT/error.npy); each rank says in
+OUT/gather-RANK.txt whether gather_arrays gave it every one of a set of varied arrays exactly, and writes
+in OUT/prior-RANK.txt the SHA-256 of the prior the ranks then train together (DistributedDataParallel).
 
 The prior is trained before the process group is joined, so every rank (and a lone process) holds the
 same one; then the inversion runs sharded over the ranks and rank 0 alone saves what it gathered.
@@ -11,6 +12,7 @@ same one; then the inversion runs sharded over the ranks and rank 0 alone saves 
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -61,6 +63,10 @@ def main(argv: list[str]) -> int:
     got = gather_arrays({i: a for i, a in enumerate(expected) if i % w.size == w.rank}, len(expected))
     same = all(g.dtype == e.dtype and g.shape == e.shape and np.array_equal(g, e) for g, e in zip(got, expected))
     (out / f"gather-{w.rank}.txt").write_text(f"{w.size} {int(same)}")  # every rank checks
+    dataset = open_dataset(data)
+    prior = train_prior(dataset.train, dataset.num_classes, PRIOR)  # now the ranks train it together
+    digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in prior.state_dict().values()))
+    (out / f"prior-{w.rank}.txt").write_text(digest.hexdigest())
     finish()
     return 0
 

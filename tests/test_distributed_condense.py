@@ -100,7 +100,8 @@ def test_a_segments_codes_do_not_depend_on_its_batch_mates(tmp_path):
 
 
 def test_one_and_two_ranks_invert_to_the_same_codes(tmp_path):
-    """The worker also checks gather_arrays on arrays of every dtype and shape, on every rank."""
+    """The worker also checks gather_arrays on arrays of every dtype and shape, on every rank, and that
+    the ranks end DistributedDataParallel training with the same prior."""
     data = make_tiny_dataset(tmp_path / "tiny", n_train=5, n_test=1)
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
@@ -114,6 +115,9 @@ def test_one_and_two_ranks_invert_to_the_same_codes(tmp_path):
     assert np.array_equal(np.load(tmp_path / "one" / "error.npy"), np.load(tmp_path / "two" / "error.npy"))
     assert sorted(p.read_text() for p in (tmp_path / "two").glob("gather-*.txt")) == ["2 1", "2 1"]
     assert (tmp_path / "one" / "gather-0.txt").read_text() == "1 1"
+    priors = {p.read_text() for p in (tmp_path / "two").glob("prior-*.txt")}
+    assert len(priors) == 1  # the ranks of DistributedDataParallel hold the same generator, bit for bit
+    assert priors != {(tmp_path / "one" / "prior-0.txt").read_text()}  # trained on shares: not one process's
 
 
 def test_two_ranks_write_one_archive_the_same_every_time(tmp_path):
