@@ -25,6 +25,11 @@ else from ``random.Random("tascond-fuzz/<family>/<i>")``. The families:
     ``/decoder/config`` JSON, hostile strings (paths, NUL, newlines, invalid UTF-8), wrong dtypes and
     shapes, missing and extra objects, soft, external and cyclic links, chunked, compressed, compact,
     unwritten and externally stored datasets, odd root attributes, other decoder kinds.
+``chunk``
+    The chunked container of format 1.4 (docs/format.md section 2.2): the seed's payload (unchanged, or
+    a ``payload`` or ``hdf5`` mutant's) in chunks of 4 KiB, then index fields set to boundary values
+    (mostly with the index's CRC made right, so the lie reaches the entry checks) and byte mutations.
+    The worker reads these both whole and lazily (``open_archive``), and restores each.
 
 Every mutant comes with a one-line description (``Mutant.what``) of what was done, for triage.
 Importing this module does not import torch (only :func:`build_seeds` does).
@@ -38,6 +43,7 @@ import math
 import random
 import struct
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +52,7 @@ import h5py
 import numpy as np
 import zstandard
 
-from tascond_cli.archive import HEADER_SIZE, read_version, wrap_payload
+from tascond_cli.archive import HEADER_SIZE, read_version, wrap_payload, wrap_payload_chunked
 
 __all__ = [
     "FAMILIES",
@@ -61,7 +67,7 @@ __all__ = [
     "rewrap",
 ]
 
-FAMILIES: tuple[str, ...] = ("byte", "payload", "hdf5")
+FAMILIES: tuple[str, ...] = ("byte", "payload", "hdf5", "chunk")
 """The mutation families, in the order runs and reports list them."""
 
 SEED_NAMES: tuple[str, ...] = ("blind", "lowrank", "mean", "pca", "tascond", "tca")
@@ -817,4 +823,68 @@ def _hdf5_family(seed: Seed, rng: random.Random) -> tuple[bytes, str]:
     return rewrap(payload, seed.version), "; ".join(done) or "unchanged"
 
 
-_FAMILY_MAKERS = {"byte": _byte_family, "payload": _payload_family, "hdf5": _hdf5_family}
+# --------------------------------------------------------------------------------------- chunk family
+
+CHUNK_SIZE = 4096
+"""Chunk size of the chunk family's archives (the smallest valid one: a seed's payload spans chunks)."""
+INDEX_FIELDS = (("chunk size", 0, "I"), ("chunk count", 4, "I"))
+ENTRY_FIELDS = (("offset", 0, "Q"), ("compressed size", 8, "Q"), ("uncompressed size", 16, "I"), ("crc", 20, "I"))
+
+
+def rewrap_chunked(payload: bytes, version: tuple[int, int]) -> bytes:
+    """A valid chunked container (format 1.4 or the seed's later version) around ``payload``."""
+    return wrap_payload_chunked(payload, version=max(version, (1, 4)), level=ZSTD_LEVEL, chunk_size=CHUNK_SIZE)
+
+
+def _fix_index_crc(d: bytearray) -> None:
+    """Recompute the index's CRC, so that a lie in the index reaches the checks of its entries."""
+    if len(d) < HEADER_SIZE + 8:
+        return
+    count = struct.unpack_from("<I", d, HEADER_SIZE + 4)[0]
+    end = HEADER_SIZE + 8 + 24 * count
+    if end + 4 <= len(d):
+        crc = zlib.crc32(bytes(d[HEADER_SIZE:end]), zlib.crc32(bytes(d[:HEADER_SIZE])))
+        struct.pack_into("<I", d, end, crc & 0xFFFFFFFF)
+
+
+def _c_index(d: bytearray, rng: random.Random) -> str:
+    """A field of the index (its head or an entry) set to a boundary value, the index's CRC made right."""
+    count = struct.unpack_from("<I", d, HEADER_SIZE + 4)[0]
+    if rng.random() < 0.3:
+        name, offset, fmt = rng.choice(INDEX_FIELDS)
+        at = HEADER_SIZE + offset
+    else:
+        i = rng.randrange(count)
+        name, offset, fmt = rng.choice(ENTRY_FIELDS)
+        name, at = f"chunk {i} {name}", HEADER_SIZE + 8 + 24 * i + offset
+    bits = 8 * struct.calcsize(fmt)
+    (old,) = struct.unpack_from("<" + fmt, d, at)
+    values = [v for v in INTERESTING_INTS if v < 2**bits] + [old + 1, max(old - 1, 0), old * 2, old // 2, 4096, 2**20]
+    value = rng.choice(values) % 2**bits
+    struct.pack_into("<" + fmt, d, at, value)
+    if rng.random() < 0.8:
+        _fix_index_crc(d)
+        return f"index {name} = {value} (CRC fixed)"
+    return f"index {name} = {value}"
+
+
+def _chunk_family(seed: Seed, rng: random.Random) -> tuple[bytes, str]:
+    """Chunked (format 1.4) archives: the seed's payload, or a payload or hdf5 mutant's, re-wrapped in
+    chunks of 4 KiB, then maybe index lies (with the index's CRC made right) and byte mutations."""
+    what = []
+    base = rng.random()
+    if base < 0.3:
+        payload = seed.payload
+    else:
+        data, done = (_payload_family if base < 0.65 else _hdf5_family)(seed, rng)
+        payload, what = payload_of(data), [done]
+    d = bytearray(rewrap_chunked(payload, seed.version))
+    if rng.random() < 0.5:
+        what.append(_c_index(d, rng))
+    if rng.random() < 0.4 or len(what) == 0:
+        ops, weights = zip(*BYTE_OPS)
+        what += [rng.choices(ops, weights)[0](d, rng) for _ in range(rng.choice((1, 1, 2)))]
+    return bytes(d), "chunked; " + "; ".join(what)
+
+
+_FAMILY_MAKERS = {"byte": _byte_family, "payload": _payload_family, "hdf5": _hdf5_family, "chunk": _chunk_family}

@@ -5,7 +5,8 @@ to long-lived worker processes (``workers`` of them). A worker makes the mutant 
 ``(family, index)`` (so nothing untrusted crosses a process boundary, and nothing is pickled: parent and
 worker talk in JSON lines over pipes; the parent makes a finding's mutant again to keep its bytes), then:
 
-1. reads it with :func:`tascond_cli.archive.read_archive`;
+1. reads it with :func:`tascond_cli.archive.read_archive` (a chunked archive, format 1.4, then again
+   with :func:`tascond_cli.archive.open_archive`, which reads it lazily);
 2. if that accepts it, restores it with :func:`tascond_cli.restore.restore_archive` to ``run/out``;
 3. checks what the restore wrote: every ``features/*.npy`` finite, nothing outside ``run/out`` (nor in
    the worker's working folder), nothing left behind after a refusal.
@@ -476,9 +477,59 @@ def _check_output(run_dir: Path, out: Path, cwd: Path, restored: bool) -> tuple[
     return None
 
 
+def _is_chunked(data: bytes) -> bool:
+    """Whether ``data`` looks like a chunked archive (format 1.4 and later: no zstd frame after the header)."""
+    import struct
+
+    return (len(data) >= 32 and data[:8] == b"\x89TCD\r\n\x1a\n" and struct.unpack_from("<H", data, 10)[0] >= 4
+            and data[28:32] != b"\x28\xb5\x2f\xfd")
+
+
 def _classify(data: bytes, wdir: Path, read_options: dict[str, Any]) -> tuple[str, str]:
-    """Read (and restore) one mutant in this process: its class and a one-line detail."""
-    from tascond_cli.archive import read_archive
+    """Read (and restore) one mutant in this process: its class and a one-line detail.
+
+    A chunked archive is read whole (``read_archive``) and then lazily (``open_archive``): when the whole
+    read accepted it, every video read lazily must give the same segments and codes (a difference, or a
+    refusal, is a ``crash``); when it refused it, the lazy one is restored as well. A finding of either
+    counts.
+    """
+    from tascond_cli.archive import open_archive, read_archive
+
+    whole = _classify_with(read_archive, data, wdir, read_options)
+    if whole[0] in BAD or not _is_chunked(data):
+        return whole
+    if whole[0] == "accepted":
+        lazy = _compare_lazy(data, read_options)
+    else:
+        lazy = _classify_with(open_archive, data, wdir, read_options)
+    return (lazy[0], f"lazily: {lazy[1]}") if lazy[0] in BAD else whole
+
+
+def _compare_lazy(data: bytes, read_options: dict[str, Any]) -> tuple[str, str]:
+    """``("accepted", "")`` when the lazy read of an accepted chunked archive gives every video as the
+    whole read does, else a ``crash`` saying where they differ."""
+    import numpy as np
+
+    from tascond_cli.archive import open_archive, read_archive
+
+    try:
+        whole = read_archive(data, name="mutant.tcd", **read_options)
+        lazy = open_archive(data, name="mutant.tcd", **read_options)
+        for i in range(whole.num_videos):
+            a, b = whole.video(i), lazy.video(i)
+            same = [np.array_equal(getattr(a, f), getattr(b, f)) for f in ("labels", "lengths", "code_counts", "codes")]
+            if not all(same) or a.codes.dtype != b.codes.dtype:
+                return "crash", f"the lazy read of video {i} differs from the whole read"
+    except RecursionError as e:
+        return "crash", f"RecursionError: {str(e)[:300]}{_where(e)}"
+    except Exception as e:
+        if _alloc_failure(e):
+            return "oom", f"{type(e).__name__}: {str(e)[:300]}{_where(e)}"
+        return "crash", f"{type(e).__name__} where the whole read accepted: {str(e)[:300]}{_where(e)}"
+    return "accepted", ""
+
+
+def _classify_with(reader: Callable[..., Any], data: bytes, wdir: Path, read_options: dict[str, Any]) -> tuple[str, str]:
     from tascond_cli.errors import TascondError
     from tascond_cli.restore import restore_archive
 
@@ -488,7 +539,7 @@ def _classify(data: bytes, wdir: Path, read_options: dict[str, Any]) -> tuple[st
     run_dir.mkdir()
     try:
         try:
-            archive = read_archive(data, name="mutant.tcd", **read_options)
+            archive = reader(data, name="mutant.tcd", **read_options)
         except TascondError as e:
             return _check_output(run_dir, out, cwd, False) or ("refused", f"read: {e}")
         try:
