@@ -507,3 +507,31 @@ def test_restore_archive_refuses_unknown_names_before_work(tmp_path) -> None:
     with pytest.raises(ArchiveError, match="no video named 'x'"):
         restore_archive(make_archive("identity"), tmp_path / "out", videos=["P01_cam01", "x"])
     assert not (tmp_path / "out").exists()
+
+
+def test_storage_breakdown_compresses_codes_in_slices(tmp_path, monkeypatch) -> None:
+    """The codes' compressed size, computed a slice at a time, is the size of one frame of all of them."""
+    from tascond_cli.archive import storage
+    from tascond_cli.archive.container import compress
+
+    archive = big_archive(videos=3)
+    whole = len(compress(archive.codes.astype("<f2").tobytes(), 19))
+    monkeypatch.setattr(storage, "SLICE_BYTES", 4096)
+    assert storage._codes_compressed(archive.codes, 19) == whole
+    parts = storage.storage_breakdown(archive)
+    assert parts["codes"]["compressed"] == whole and parts["codes"]["raw"] == archive.codes.nbytes
+
+
+def test_info_shows_the_container(tmp_path) -> None:
+    path = tmp_path / "a.tcd"
+    path.write_bytes(chunked(big_archive(videos=3)))
+    result = runner.invoke(app, ["info", str(path)])
+    assert result.exit_code == 0 and "chunks of 4 KiB (random access)" in result.output, result.output
+    result = runner.invoke(app, ["info", str(path), "--json"])
+    import json
+
+    layout = json.loads(result.stdout)["container"]
+    assert layout["layout"] == "chunked" and layout["chunk_size"] == SMALL and layout["chunks"] > 1
+    write_archive(make_archive("identity"), tmp_path / "b.tcd")
+    assert json.loads(runner.invoke(app, ["info", str(tmp_path / "b.tcd"), "--json"]).stdout)["container"] == {
+        "layout": "single frame"}

@@ -44,7 +44,7 @@ from tascond_cli.archive.constants import (
 from tascond_cli.archive.container import wrap_payload, wrap_payload_chunked
 from tascond_cli.archive.decoders import DECODERS, BoundDecoder, DecoderKind, get_decoder_kind
 from tascond_cli.archive.model import Archive, ArchiveError, VideoEntry
-from tascond_cli.archive.lazy import LazyArchive, LazyCodes, open_archive
+from tascond_cli.archive.lazy import LazyArchive, LazyCodes, container_layout, open_archive
 from tascond_cli.archive.reader import read_archive, read_version
 from tascond_cli.archive.storage import BREAKDOWN_PARTS, storage_breakdown
 from tascond_cli.archive.validate import validate_archive
@@ -90,6 +90,7 @@ __all__ = [
     "archive_bytes",
     "chunk_bounds",
     "codes_per_segment",
+    "container_layout",
     "frame_code_index",
     "get_decoder_kind",
     "offsets_from_counts",

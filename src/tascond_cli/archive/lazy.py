@@ -30,7 +30,7 @@ from tascond_cli.archive.model import Archive, ArchiveError, VideoEntry
 from tascond_cli.archive.reader import Source, archive_from_fields, check_restore_size, extract_lazy, read_archive
 from tascond_cli.archive.validate import check_video_codes
 
-__all__ = ["LazyArchive", "LazyCodes", "open_archive"]
+__all__ = ["LazyArchive", "LazyCodes", "container_layout", "open_archive"]
 
 _CODE_DTYPES = {s: np.dtype(s) for s in ("<f2", ">f2", "<f4", ">f4", "|i1")}
 
@@ -255,3 +255,22 @@ def _codes(reader: ChunkReader, fields: dict[str, Any]) -> Any:
     if offset < 0 or rows < 0 or cols < 0 or offset + rows * cols * stored.itemsize > reader.size:
         raise ArchiveError(f"{P_CODES}: its data lies outside the content")
     return LazyCodes(reader, offset, (rows, cols), stored)
+
+
+def container_layout(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """How the archive at ``path`` is stored: ``{"layout": "single frame"}`` or ``{"layout": "chunked",
+    "chunks": K, "chunk_size": C}`` (its index checked); an :class:`ArchiveError` for a bad container."""
+    with open(path, "rb") as fh:
+        src = ByteSource(fh.read, os.fstat(fh.fileno()).st_size)
+        try:
+            head = read_header(src)
+            first = src.read_exact(4)
+            src.unread(first)
+            if not is_chunked(head, first):
+                return {"layout": "single frame"}
+            _, _, _, usize, zsize = HEADER.unpack(head)
+            check_size(src, zsize)
+            index = read_index(head, src.read_exact)
+        except ArchiveError as e:
+            raise ArchiveError(f"{path}: {e}") from None
+    return {"layout": "chunked", "chunks": index.count, "chunk_size": index.chunk_size}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import zstandard
 
 from tascond_cli import __version__
 from tascond_cli.archive.constants import DEFAULT_LEVEL, P_DECODER_CONFIG, P_SETTINGS
@@ -12,7 +13,7 @@ from tascond_cli.archive.container import check_level, compress
 from tascond_cli.archive.encoding import json_text, le
 from tascond_cli.archive.model import Archive
 from tascond_cli.archive.validate import validate_archive
-from tascond_cli.archive.writer import archive_bytes
+from tascond_cli.archive.writer import SLICE_BYTES, archive_bytes
 
 __all__ = ["BREAKDOWN_PARTS", "storage_breakdown"]
 
@@ -20,7 +21,7 @@ BREAKDOWN_PARTS = ("codes", "structure", "decoder", "metadata")
 
 
 def _part_bytes(a: Archive, writer_version: str) -> dict[str, bytes]:
-    """Raw bytes of each part, in stored dtypes (docs/format.md, section 9)."""
+    """Raw bytes of each part but the codes, in stored dtypes (docs/format.md, section 9)."""
 
     def names(values: list[str]) -> bytes:
         return "\n".join(values).encode("utf-8")
@@ -47,7 +48,31 @@ def _part_bytes(a: Archive, writer_version: str) -> dict[str, bytes]:
     metadata = (
         json_text(a.settings, P_SETTINGS) + "%d.%d" % a.version + writer_version
     ).encode("utf-8")
-    return {"codes": le(a.codes).tobytes(), "structure": structure, "decoder": decoder, "metadata": metadata}
+    return {"structure": structure, "decoder": decoder, "metadata": metadata}
+
+
+class _Count:
+    """A sink that only counts the bytes written to it."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def write(self, data: bytes) -> int:
+        self.n += len(data)
+        return len(data)
+
+
+def _codes_compressed(codes: np.ndarray, level: int) -> int:
+    """Bytes of the codes (little-endian) as one zstd frame, compressed a slice at a time (codes may be an
+    ``np.memmap``): the size :func:`~tascond_cli.archive.container.compress` gives for them whole."""
+    nbytes = int(codes.dtype.itemsize * math.prod(codes.shape))
+    cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True, threads=0)
+    sink = _Count()
+    rows = max(1, SLICE_BYTES // max(1, codes.dtype.itemsize * math.prod(codes.shape[1:])))
+    with cctx.stream_writer(sink, size=nbytes, closefd=False) as w:
+        for start in range(0, codes.shape[0], rows):
+            w.write(le(np.asarray(codes[start : start + rows])).tobytes())
+    return sink.n
 
 
 def storage_breakdown(
@@ -66,8 +91,9 @@ def storage_breakdown(
     writer_version = archive.written_by or __version__
     if total is None:
         total = len(archive_bytes(a, level=level, writer_version=writer_version))
-    raw = _part_bytes(a, writer_version)
-    comp = {k: len(compress(v, level)) for k, v in raw.items()}
+    parts = _part_bytes(a, writer_version)
+    raw = {"codes": a.codes.dtype.itemsize * math.prod(a.codes.shape), **{k: len(v) for k, v in parts.items()}}
+    comp = {"codes": _codes_compressed(a.codes, level), **{k: len(compress(v, level)) for k, v in parts.items()}}
     denom = sum(comp.values())
     exact = {k: total * comp[k] / denom for k in BREAKDOWN_PARTS}
     share = {k: int(math.floor(v)) for k, v in exact.items()}
@@ -75,6 +101,6 @@ def storage_breakdown(
     left = total - sum(share.values())
     for k in sorted(BREAKDOWN_PARTS, key=lambda k: (share[k] - exact[k], BREAKDOWN_PARTS.index(k)))[:left]:
         share[k] += 1
-    out = {k: {"raw": len(raw[k]), "compressed": comp[k], "share": share[k]} for k in BREAKDOWN_PARTS}
-    out["total"] = {"raw": sum(len(v) for v in raw.values()), "compressed": denom, "share": total}
+    out = {k: {"raw": raw[k], "compressed": comp[k], "share": share[k]} for k in BREAKDOWN_PARTS}
+    out["total"] = {"raw": sum(raw.values()), "compressed": denom, "share": total}
     return out

@@ -67,17 +67,22 @@ def info(
 
 
 def _archive_info(path: Path, as_json: bool) -> None:
-    from tascond_cli.archive import read_archive
+    from tascond_cli.archive import container_layout, read_archive
 
     archive = read_archive(path, max_restore_bytes=2**63)  # info restores nothing: no expansion limit
     size = path.stat().st_size
-    summary = {"archive": str(path), **archive_summary(archive, size, header_version(path))}
+    summary = {"archive": str(path), **archive_summary(archive, size, header_version(path)),
+               "container": container_layout(path)}
     if as_json:
         print_json(summary)
         return
     console = out()
+    layout = summary["container"]
+    size_text = lambda c: f"{c >> 20} MiB" if c % 2**20 == 0 else f"{c >> 10} KiB"  # noqa: E731
+    chunks = (f", {layout['chunks']} chunks of {size_text(layout['chunk_size'])} (random access)"
+              if layout["layout"] == "chunked" else "")
     console.print(
-        f"[bold]{path.name}[/]  tascond archive, format {summary['format_version']}, method {summary['method']}"
+        f"[bold]{path.name}[/]  tascond archive, format {summary['format_version']}{chunks}, method {summary['method']}"
         + (f", written by tascond {archive.written_by}" if archive.written_by else "")
     )
     console.print(
