@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,17 @@ from tascond_cli.chunks import run_lengths
 from tascond_cli.data.files import open_npy, read_text
 from tascond_cli.errors import DataError
 
-__all__ = ["PARTS", "ClassMapping", "Dataset", "Segment", "Video", "feature_bytes", "segments_of", "transcript_of"]
+__all__ = [
+    "PARTS",
+    "ClassMapping",
+    "Dataset",
+    "FeatureSequence",
+    "Segment",
+    "Video",
+    "feature_bytes",
+    "segments_of",
+    "transcript_of",
+]
 
 PARTS = ("train", "test")
 # Feature values are scanned in windows of this many frames, to bound memory.
@@ -160,6 +170,28 @@ class Video:
                     f"{self.feature_path}: non-finite value {window[tuple(bad)]} "
                     f"at channel {bad[0]}, frame {t0 + bad[1]}"
                 )
+
+
+class FeatureSequence(Sequence):
+    """The features of a list of videos, each mapped only when it is asked for.
+
+    A list ``[v.features() for v in videos]`` keeps every video's file mapped while the list lives, so
+    the pages a reader touches stay resident and memory grows with the number of videos; item ``i`` of
+    this sequence is ``videos[i].features(sample_rate)``, mapped on access and unmapped once the caller
+    drops it (one video at a time when read in a loop).
+    """
+
+    def __init__(self, videos: Sequence[Video], sample_rate: int = 1) -> None:
+        self.videos = list(videos)
+        self.sample_rate = sample_rate
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return FeatureSequence(self.videos[i], self.sample_rate)
+        return self.videos[i].features(self.sample_rate)
 
 
 @dataclass(eq=False)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from tascond_cli.data import Dataset, Video
+from tascond_cli.data import Dataset, FeatureSequence, Video
 from tascond_cli.distributed import sum_tensor, world
 from tascond_cli.errors import DataError
 
@@ -344,7 +344,6 @@ def evaluate_incremental(
     background = tuple(background)
     names = data.mapping.names
     gts = [[names[i] for i in v.labels] for v in data.test]
-    test_features = [v.features() for v in data.test]
     seed_values = [config.seed + i for i in range(seeds)]
     task_pairs = [VideoPairs(vids) for vids in train_by_task]
 
@@ -375,7 +374,7 @@ def evaluate_incremental(
             train = _Concat([task_pairs[k], *memory])
             fit(model, train, data.num_classes, replace(run_config, seed=seed * 1000 + k), on_epoch)
             seen = [i for j in range(k + 1) for i in test_by_task[j]]
-            preds = predict_many(model, [test_features[i] for i in seen], config.sample_rate)
+            preds = predict_many(model, FeatureSequence([data.test[i] for i in seen]), config.sample_rate)
             by_index = dict(zip(seen, preds))
             for slot, videos in [(0, seen)] + [(j + 1, test_by_task[j]) for j in range(k + 1) if test_by_task[j]]:
                 got = score([[names[c] for c in by_index[i]] for i in videos], [gts[i] for i in videos], background)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tascond_cli.data import Dataset, Video, available_splits, feature_bytes, open_dataset
+from tascond_cli.data import Dataset, FeatureSequence, Video, available_splits, feature_bytes, open_dataset
 from tascond_cli.distributed import sum_tensor, world
 from tascond_cli.errors import DataError
 
@@ -266,7 +266,7 @@ def evaluate_sources(
                 on_progress(_name, _k, epoch + 1, run_config.epochs)
 
         model = train_model(source.videos, data.num_classes, run_config, on_epoch=on_epoch)
-        preds = predict_many(model, [v.features() for v in data.test], config.sample_rate)
+        preds = predict_many(model, FeatureSequence(data.test), config.sample_rate)  # one test video mapped at a time
         scores = score([[names[i] for i in p] for p in preds], gts, background)
         table[r] = torch.tensor([scores[m] for m in METRIC_NAMES], dtype=torch.float64)
         if keep_predictions:

@@ -1,10 +1,13 @@
-"""``fp16``: every frame's features as float16 (compressed)."""
+"""``fp16``: every frame's features as float16 (compressed). The codes are as big as the data, so they
+are built on disk (:mod:`._ondisk`), never whole in memory."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from tascond_cli.methods._base import report_to
 from tascond_cli.methods._features import FeatureMethod
+from tascond_cli.methods._ondisk import build_on_disk
 from tascond_cli.methods.config import Config, ConfigError
 
 
@@ -19,6 +22,9 @@ class FP16(FeatureMethod):
 
     def encode(self, x, starts, lengths, dtype, weights):
         return x.T.astype(np.float16), lengths
+
+    def build(self, dataset, config, *, prior=None, on_phase=None):
+        return build_on_disk(self, dataset, config, report_to(on_phase))
 
 
 METHOD = FP16()

@@ -1,12 +1,15 @@
 """``pca``: every frame projected on the top ``storage.pca_dim`` principal components of the kept
-frames, with the projection stored (``linear`` decoder)."""
+frames, with the projection stored (``linear`` decoder). The codes, one per frame, are built on disk
+(:mod:`._ondisk`), never whole in memory."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from tascond_cli.distributed import joined, sum_arrays
+from tascond_cli.methods._base import report_to
 from tascond_cli.methods._features import FeatureMethod
+from tascond_cli.methods._ondisk import build_on_disk
 
 
 def principal_components(videos: list, k: int, report) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +58,9 @@ class PCA(FeatureMethod):
 
     def code_dim(self, dim, decoder_config):
         return decoder_config["pca_dim"]
+
+    def build(self, dataset, config, *, prior=None, on_phase=None):
+        return build_on_disk(self, dataset, config, report_to(on_phase))
 
 
 METHOD = PCA()

@@ -1,0 +1,123 @@
+"""The flow of the methods whose codes are as big as the data (``fp16``, ``pca``): codes on disk.
+
+``fp16`` stores every frame at half precision and ``pca`` every frame's projection: on a 28 GB training
+split their codes are 14 GB and more, so they must not be built in memory. :func:`build_on_disk` is
+:func:`~tascond_cli.methods._features.build_from_features` with one difference: each video's codes are
+appended, as they are encoded, to an unnamed temporary file (:func:`spill_codes`), and the archive's
+codes are that file mapped back read-only as an ``np.memmap``. The archive writer reads such codes in
+slices, and the reconstruction error reads them video by video, so memory holds one video at a time.
+
+The temporary file is created in the system's temporary folder (``TMPDIR``, else ``/tmp``), and is
+unnamed from the start (``tempfile.TemporaryFile``): its disk space comes back when the last view of the
+codes is gone, and nothing is left behind even when the process is killed. The archive's bytes are the
+same as from the in-memory flow: the same codes, in the same order. Under ``torchrun`` (which ``tascond
+baseline`` refuses, but the Python API allows) the in-memory flow runs, which gathers every rank's codes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from tascond_cli.archive import Archive
+from tascond_cli.chunks import offsets_from_counts
+from tascond_cli.data import feature_bytes
+from tascond_cli.distributed import joined
+from tascond_cli.methods._base import CondenseResult, PhaseCallback, base_settings, open_train, sample
+from tascond_cli.methods._features import FeatureMethod, build_from_features, reconstruction_error
+from tascond_cli.methods.config import Config
+
+__all__ = ["build_on_disk", "spill_codes"]
+
+
+def spill_codes(pieces: Iterable[np.ndarray], width: int, dtype: np.dtype | str,
+                tmp_dir: str | None = None) -> np.ndarray:
+    """The row-wise concatenation of ``pieces`` (each ``(n_i, width)``), as a read-only ``np.memmap``
+    over an unnamed temporary file in ``tmp_dir`` (default: the system's temporary folder).
+
+    Pieces are written one at a time as they come (a generator is consumed lazily), so memory holds one
+    piece. No rows at all give an ordinary empty array (a file of 0 bytes cannot be mapped).
+    """
+    dtype = np.dtype(dtype)
+    rows = 0
+    with tempfile.TemporaryFile(prefix=".tascond-codes-", dir=tmp_dir) as f:
+        for piece in pieces:
+            piece = np.ascontiguousarray(piece, dtype=dtype)
+            if piece.ndim != 2 or piece.shape[1] != width:
+                raise ValueError(f"codes of shape {piece.shape}, expected (n, {width})")
+            if piece.size:
+                f.write(memoryview(piece).cast("B"))
+                rows += piece.shape[0]
+            del piece  # dropped before the next piece is made
+        if rows == 0:
+            return np.zeros((0, width), dtype=dtype)
+        f.flush()
+        return np.memmap(f, dtype=dtype, mode="r", shape=(rows, width))  # the map outlives the closed file
+
+
+def _structure(videos: list) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[int]]:
+    """Per video: segment labels (int32), lengths and starts (int64); and segments per video."""
+    labels, lengths, starts, per_video = [], [], [], []
+    for video in videos:
+        segs = video.segments()
+        per_video.append(len(segs))
+        labels.append(np.array([s.label for s in segs], dtype=np.int32))
+        lengths.append(np.array([s.length for s in segs], dtype=np.int64))
+        starts.append(np.array([s.start for s in segs], dtype=np.int64))
+    return labels, lengths, starts, per_video
+
+
+def build_on_disk(method: FeatureMethod, data, config: Config, report: PhaseCallback) -> CondenseResult:
+    """Encode every kept video (phase ``encode``) into codes on disk and build the archive (see the module
+    docstring); ``config`` has the method's defaults."""
+    if joined().size > 1:
+        return build_from_features(method, data, config, report)
+    dataset = open_train(data, config.split)
+    strategy = config.sampling.strategy
+    seconds: dict[str, float] = {}
+    kept = [dataset.train[i] for i in sample(dataset, config, strategy, report, seconds)]
+    t0 = time.perf_counter()
+    dtype = np.dtype(config.storage.code_dtype)
+    settings = base_settings(method.name, dataset, config, strategy)
+    weights, decoder_config = method.fit(kept, config, report)
+    settings.update(decoder_config)
+    settings.update(method.recorded(config))
+    labels, lengths, starts, per_video = _structure(kept)
+    counts: list[np.ndarray] = []
+
+    def pieces():
+        for i, video in enumerate(kept):
+            x = np.asarray(video.features(), dtype=np.float32)  # (D, T): one video in memory at a time
+            code, count = method.encode_with(x, starts[i], lengths[i], dtype, weights, config)
+            counts.append(np.asarray(count, dtype=np.int64))
+            report("encode", i + 1, len(kept))
+            yield code
+
+    codes = spill_codes(pieces(), method.code_dim(dataset.dim, decoder_config), dtype)
+    if method.records_code_dtype:
+        settings["code_dtype"] = str(dtype)
+    archive = Archive(
+        settings=settings,
+        class_names=list(dataset.mapping.names),
+        video_names=[v.name for v in kept],
+        video_segments=offsets_from_counts(per_video),
+        segment_labels=np.concatenate(labels),
+        segment_lengths=np.concatenate(lengths),
+        segment_codes=offsets_from_counts(np.concatenate(counts)),
+        codes=codes,
+        decoder_kind=method.decoder_kind,
+        decoder_config=decoder_config,
+        decoder_weights=weights,
+    )
+    archive = method.finish(archive, kept, config, report)
+    error, n_frames = reconstruction_error(archive, kept)
+    settings["reconstruction_error"] = round(error, 6)
+    seconds["encode"] = time.perf_counter() - t0
+    return CondenseResult(
+        archive=archive, train_videos=len(dataset.train), kept_videos=len(kept),
+        segments=int(archive.num_segments), frames=n_frames, train_bytes=feature_bytes(dataset.train),
+        error=error, seconds=seconds,
+    )
