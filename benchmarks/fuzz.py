@@ -1,10 +1,11 @@
 """Fuzz the archive reader and restore with hostile archives (issue 11); see tests/fuzz/runner.py.
 
-    python3 benchmarks/fuzz.py --family byte payload hdf5 --count 100000 --work benchmarks/work/fuzz \\
+    python3 benchmarks/fuzz.py --family byte payload hdf5 chunk --count 100000 --work benchmarks/work/fuzz \\
         [--timeout 10] [--mem 2GiB] [--workers 2] [--resume]
     python3 benchmarks/fuzz.py --quick
 
-Runs mutants 0 .. count-1 of each family (tests/fuzz/mutate.py) in memory-capped worker processes,
+Runs mutants 0 .. count-1 of each family (tests/fuzz/mutate.py; ``chunk``: chunked format-1.4 archives,
+read whole and lazily) in memory-capped worker processes,
 prints a table of the outcome classes per family, and exits 1 if any mutant crashed, hung, ran out of
 memory, restored non-finite features or wrote outside its output folder. Every such mutant's bytes are
 kept under WORK/found/<class>/ and its record in WORK/results.jsonl; --resume continues a run.
