@@ -129,3 +129,25 @@ def test_fp16_and_pca_codes_come_back_on_disk_with_the_same_bytes(data, method, 
     back = read_archive(tmp_path / "a.tcd")
     np.testing.assert_array_equal(np.asarray(back.codes), np.asarray(result.archive.codes))
     assert os.listdir(scratch) == []
+
+
+def test_evaluate_reads_a_chunked_archive_video_by_video(data, tmp_path):
+    from tascond_cli.archive import LazyArchive
+    from tascond_cli.evaluate.protocol import archive_source
+
+    wide = make_tiny_dataset(tmp_path / "wide", n_train=N_VIDEOS, n_test=1, dim=64, seed=5)
+    ds = open_dataset(wide)
+    result = make_baseline("fp16", wide, Config(device="cpu"))
+    write_archive(result.archive, tmp_path / "fp16.tcd", chunked=True, chunk_size=4096)
+    pairs = archive_source(tmp_path / "fp16.tcd", ds).videos
+    archive = pairs.decoder.archive
+    assert isinstance(archive, LazyArchive)  # opened for random access: the codes stay on disk
+    code_chunks = archive.codes.nbytes // 4096
+    assert code_chunks >= 8
+    before = archive.reader.decompressed
+    x, y = pairs[3]
+    assert archive.reader.decompressed - before <= 3  # one video's chunks, not all the codes
+    eager = read_archive(tmp_path / "fp16.tcd")
+    entry = eager.video(3)
+    np.testing.assert_array_equal(x, np.asarray(entry.codes, dtype=np.float32)[entry.frame_code_rows()].T)
+    np.testing.assert_array_equal(y, entry.frame_labels())

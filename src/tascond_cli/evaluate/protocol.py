@@ -119,12 +119,14 @@ class _ArchivePairs(Sequence):
 def archive_source(path: Path | str, data: Dataset, name: str | None = None, device: str = "cpu") -> TrainSource:
     """A ``.tcd`` archive, decoded on the fly; its storage is the archive file's size.
 
-    Its action names must all be in the reference mapping and its feature dimension must match.
+    Its action names must all be in the reference mapping and its feature dimension must match. The
+    archive is opened for random access (:func:`~tascond_cli.archive.open_archive`): a chunked archive's
+    codes are read video by video as training asks for them, never whole.
     """
-    from tascond_cli.archive import read_archive
+    from tascond_cli.archive import open_archive
 
     path = Path(path)
-    archive = read_archive(path)
+    archive = open_archive(path)
     method = archive.settings.get("method")
     return TrainSource(
         name or path.name, archive_pairs(archive, data, str(path), device), path.stat().st_size, path,
