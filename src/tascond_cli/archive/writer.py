@@ -76,7 +76,14 @@ def _array(parent: h5py.Group, name: str, arr: Any, dtype: Any = None) -> None:
         ds[start : start + rows] = le(arr[start : start + rows], dtype)
 
 
-def _payload(a: Archive, writer_version: str, version: tuple[int, int], fh: BinaryIO) -> int:
+def _payload(a: Archive, writer_version: str, version: tuple[int, int] | None = None) -> bytes:
+    """The HDF5 payload of a validated archive as bytes (in memory; the writer streams it instead)."""
+    bio = io.BytesIO()
+    _write_payload(a, writer_version, a.version if version is None else version, bio)
+    return bio.getvalue()
+
+
+def _write_payload(a: Archive, writer_version: str, version: tuple[int, int], fh: BinaryIO) -> int:
     """Write the HDF5 payload of a validated archive to the empty file ``fh``; return its size.
 
     Deterministic bytes (docs/format.md, 3.1), the same whether ``fh`` is in memory or on disk.
@@ -139,7 +146,7 @@ def _encode(archive: Archive, out: BinaryIO, options: dict[str, Any], tmp_dir: s
     valid, chunked, version = _checked(archive, options.get("chunked"))
     writer_version = options.get("writer_version") or __version__
     with tempfile.TemporaryFile(prefix=".tascond-payload-", dir=tmp_dir) as payload:
-        usize = _payload(valid, writer_version, version, payload)
+        usize = _write_payload(valid, writer_version, version, payload)
         payload.seek(0)
         if chunked:
             return write_chunks(payload, usize, out, level=level, version=version,
