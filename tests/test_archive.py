@@ -151,7 +151,8 @@ def test_round_trip_every_decoder_kind(kind: str, tmp_path: Path) -> None:
     assert read_version(path) == ((1, 2) if kind == "lowrank" else (1, 0))
     from tascond_cli.archive.constants import CHUNKED_VERSION, VERSION_OF_WEIGHT
 
-    assert max([*VERSION_OF_KIND.values(), *VERSION_OF_WEIGHT.values()]) == (1, 3)  # lowrank's DCT codes
+    assert max([*VERSION_OF_KIND.values(), *VERSION_OF_WEIGHT.values()]) == (1, 4)  # lowrank's split noise
+    assert VERSION_OF_WEIGHT == {"frequencies": (1, 3), "residual.basis_std": (1, 4)}
     assert FORMAT_VERSION == CHUNKED_VERSION == (1, 4)  # the chunked container (tests/test_random_access.py)
 
 

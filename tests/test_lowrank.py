@@ -202,6 +202,20 @@ def with_int8(a: Archive, residual: str | None = None, floor=0.0) -> Archive:
     return dataclasses.replace(a, codes=codes, decoder_weights=weights, decoder_config=cfg)
 
 
+def with_split(a: Archive, **change) -> Archive:
+    """``a`` with int8 codes and a ``"split"`` residual model (noise outside the basis and along it)."""
+    b = with_int8(a, "split")
+    weights = {**b.decoder_weights, "residual.basis_std": np.linspace(0.1, 0.3, a.code_dim).astype(np.float16)}
+    cfg = {**b.decoder_config, "residual_basis_rho": 0.2}
+    for key, value in change.items():
+        target = weights if key.startswith("residual.") else cfg
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return dataclasses.replace(b, decoder_weights=weights, decoder_config=cfg)
+
+
 def refused(a: Archive, *fragments: str) -> str:
     with pytest.raises(ArchiveError) as info:
         validate_archive(a)
@@ -282,12 +296,26 @@ def test_the_kind_takes_int8_codes_and_the_other_kinds_do_not() -> None:
         (lambda: dataclasses.replace(with_int8(lowrank_archive(), "full"),
                                      settings={**lowrank_archive().settings, "seed": 1.5}),
          ("/settings", "seed must be an integer >= 0")),
+        (lambda: with_split(lowrank_archive(), residual_basis_rho=None), ("/decoder/config", "needs residual_basis_rho")),
+        (lambda: with_split(lowrank_archive(), **{"residual.basis_std": None}), ("/decoder/config", "split")),
+        (lambda: with_split(lowrank_archive(), residual_space="complement"),
+         ("/decoder/config", "only with residual_space \"split\"")),
+        (lambda: with_split(lowrank_archive(), **{"residual.basis_std": np.ones(6, np.float32)}),
+         ("/decoder/weights/residual.basis_std", "must be 5 floats")),
+        (lambda: with_split(lowrank_archive(), **{"residual.basis_std": -np.ones(5, np.float32)}),
+         ("/decoder/weights/residual.basis_std", ">= 0")),
+        (lambda: with_split(lowrank_archive(), **{"residual.basis_std": np.full(5, np.nan, np.float32)}),
+         ("/decoder/weights/residual.basis_std", "finite")),
+        (lambda: with_split(lowrank_archive(), residual_basis_rho=1.0), ("/decoder/config", "residual_basis_rho")),
+        (lambda: with_split(lowrank_archive(), residual_basis_rho=True), ("/decoder/config", "residual_basis_rho")),
     ],
     ids=["unknown-key", "code-dim", "code-dim-float", "code-dim-bool", "interp", "interp-missing", "floor-nan",
          "floor-inf", "floor-huge", "floor-string", "floor-bool", "space-without-rho", "space-bad", "no-mean",
          "no-components", "extra-weight", "components-shape", "components-rows", "mean-shape", "scale-shape",
          "mean-nan", "components-inf", "scale-inf", "mean-int", "int8-no-scale", "std-without-rho",
-         "rho-without-std", "rho-one", "floor-beyond-float32", "seed-negative", "seed-float"],
+         "rho-without-std", "rho-one", "floor-beyond-float32", "seed-negative", "seed-float", "split-no-rho",
+         "split-no-std", "basis-without-split", "basis-shape", "basis-negative", "basis-nan", "basis-rho-one",
+         "basis-rho-bool"],
 )
 def test_every_rule_of_the_kind_is_checked(make, fragments) -> None:
     refused(make(), *fragments)
@@ -523,6 +551,30 @@ def test_the_noise_model_measures_what_the_codes_miss(signed) -> None:
     lag = sum(float((p[:, 1:] * p[:, :-1]).sum()) for p in parts)
     norm = sum(float(np.square(p[:, :-1]).sum()) for p in parts)
     assert a.decoder_config["residual_rho"] == pytest.approx(min(max(lag / norm, 0), 0.99), abs=1e-6)
+
+
+def test_split_noise_is_sized_along_each_direction_of_the_basis(signed) -> None:
+    """``noise="split"``: the complement noise as ``"complement"``, plus noise along each kept direction whose
+    size is the RMS of what the codes miss along it (measured after quantization), from the same stream."""
+    a = make_baseline("lowrank", signed, config(dim=3, noise="split", weight_dtype="float32")).archive
+    cfg = a.decoder_config
+    assert cfg["residual_space"] == "split" and 0 <= cfg["residual_basis_rho"] <= 0.99
+    complement = make_baseline("lowrank", signed, config(dim=3, weight_dtype="float32")).archive
+    np.testing.assert_array_equal(a.decoder_weights["residual.std"], complement.decoder_weights["residual.std"])
+    bound = BoundLowRank(a)
+    comp = bound.components.astype(np.float64)
+    missed = [comp @ (real.astype(np.float64) - bound.smooth(i))
+              for i, real in enumerate(originals(signed, a.video_names))]
+    rms = np.sqrt(sum(np.square(z).sum(1) for z in missed) / sum(z.shape[1] for z in missed))
+    np.testing.assert_allclose(a.decoder_weights["residual.basis_std"], rms, rtol=1e-4)
+    inside = np.concatenate([comp @ (bound.features(i) - bound.smooth(i)) for i in range(a.num_videos)], axis=1)
+    ratio = inside.std(axis=1) / rms
+    assert (ratio > 0.6).all() and (ratio < 1.5).all(), ratio  # drawn at the measured size
+    plain = BoundLowRank(complement)
+    outside = bound.features(0) - bound.smooth(0)
+    outside -= bound.components.T @ (bound.components @ outside)
+    np.testing.assert_allclose(outside, plain.features(0) - plain.smooth(0), atol=1e-4)  # same draw outside
+    assert np.array_equal(bound.features(1), bound.features(1))
 
 
 # =========================================================================== the config

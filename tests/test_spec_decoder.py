@@ -147,7 +147,11 @@ def mlp_v1(cfg: dict, weights: dict, z, a, c, u, big_l) -> np.ndarray:
 
 def ar1_noise(seed: int, v: int, dim: int, frames: int, rho: float) -> np.ndarray:
     """The residual noise e (D, T) float32 of §6.5."""
-    rng = np.random.default_rng([seed, v, 1])
+    return ar1_draw(np.random.default_rng([seed, v, 1]), dim, frames, rho)
+
+
+def ar1_draw(rng: np.random.Generator, dim: int, frames: int, rho: float) -> np.ndarray:
+    """The next ``dim x frames`` standard normals of ``rng`` through the AR(1) recursion of §6.5."""
     w = rng.standard_normal((dim, frames), dtype=np.float32)
     if rho == 0 or frames == 0:
         return w
@@ -195,7 +199,7 @@ def dct_codes(seg_codes: list[np.ndarray], seg_freqs: list[np.ndarray], lengths:
 def lowrank_features(a: dict, v: int, seg_codes: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
     """The ``lowrank`` kind (§6.7): scaled codes, interpolated, on the basis; noise; floor."""
     cfg, weights = a["config"], a["weights"]
-    assert set(cfg) <= {"code_dim", "interp", "floor", "residual_rho", "residual_space"}
+    assert set(cfg) <= {"code_dim", "interp", "floor", "residual_rho", "residual_space", "residual_basis_rho"}
     assert cfg["code_dim"] == a["codes"].shape[1] and a["version"] >= (1, 2)
     if "code_scale" in weights:  # step 1
         seg_codes = [z * weights["code_scale"].astype(np.float32) for z in seg_codes]
@@ -212,10 +216,16 @@ def lowrank_features(a: dict, v: int, seg_codes: list[np.ndarray], lengths: np.n
     x = np.ascontiguousarray((z @ comp + weights["mean"].astype(np.float32)).T)  # step 3: (D, T)
     if "residual_rho" in cfg:  # step 4
         dim, total = x.shape
-        e = ar1_noise(int(a["settings"].get("seed", 0)), v, dim, total, float(cfg["residual_rho"]))
+        space = cfg.get("residual_space", "full")
+        rng = np.random.default_rng([int(a["settings"].get("seed", 0)), v, 1])
+        e = ar1_draw(rng, dim, total, float(cfg["residual_rho"]))
         noise = weights["residual.std"].astype(np.float32)[:, None] * e
-        if cfg.get("residual_space", "full") == "complement":
+        if space in ("complement", "split"):
             noise = noise - comp.T @ (comp @ noise)
+        if space == "split":  # version 1.4: then noise along each direction, the next draws of the stream
+            assert a["version"] >= (1, 4)
+            b = ar1_draw(rng, comp.shape[0], total, float(cfg["residual_basis_rho"]))
+            noise = noise + comp.T @ (weights["residual.basis_std"].astype(np.float32)[:, None] * b)
         x = x + noise
     if cfg["floor"] is not None:  # step 5
         x = np.maximum(x, np.float32(cfg["floor"]))
@@ -473,6 +483,9 @@ def _lowrank_archive(interp: str, codes: str, residual: str | None, floor, share
     if residual:
         weights["residual.std"] = np.linspace(0.1, 1.0, 6).astype(np.float16)
         config.update(residual_rho=0.7, residual_space=residual)
+    if residual == "split":
+        weights["residual.basis_std"] = np.array([0.5, 0.0, 2.0], np.float32)
+        config["residual_basis_rho"] = 0.3
     return Archive(
         settings={"method": "lowrank", "dim": 6, "seed": 12},
         class_names=["a", "b", "c"],
@@ -498,13 +511,15 @@ def _lowrank_archive(interp: str, codes: str, residual: str | None, floor, share
         ("linear", "int8", "complement", -0.5, True),
         ("step", "int8", "complement", 0.25, False),
         ("linear", "float16", "full", None, True),
+        ("linear", "int8", "split", None, True),
+        ("step", "float32", "split", 0.0, False),
     ],
     ids=["step-f16", "linear-f32-scaled", "linear-int8-full-floor0", "linear-int8-complement-shared",
-         "step-int8-complement-floor", "linear-f16-full-shared"],
+         "step-int8-complement-floor", "linear-f16-full-shared", "linear-int8-split-shared", "step-f32-split-floor0"],
 )
 def test_lowrank_variants(interp: str, codes: str, residual, floor, shared: bool) -> None:
     a = _compare(_bytes(_lowrank_archive(interp, codes, residual, floor, shared)))
-    assert a["version"] == (1, 2) and a["codes"].dtype == np.dtype(codes)
+    assert a["version"] == ((1, 4) if residual == "split" else (1, 2)) and a["codes"].dtype == np.dtype(codes)
     x = spec_features(a, 1)
     if floor is not None:
         assert x.min() >= np.float32(floor) and (x == np.float32(floor)).any()

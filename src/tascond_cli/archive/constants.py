@@ -31,8 +31,9 @@ SHARED_CODES_VERSION: tuple[int, int] = (1, 1)
 VERSION_OF_KIND: dict[str, tuple[int, int]] = {"lowrank": (1, 2)}
 """Decoder kinds added after 1.0, with the version that added them."""
 
-VERSION_OF_WEIGHT: dict[str, tuple[int, int]] = {"frequencies": (1, 3)}
-"""Decoder weights added after their kind, with the version that added them (``lowrank``'s DCT codes)."""
+VERSION_OF_WEIGHT: dict[str, tuple[int, int]] = {"frequencies": (1, 3), "residual.basis_std": (1, 4)}
+"""Decoder weights added after their kind, with the version that added them (``lowrank``'s DCT codes and
+its ``"split"`` residual noise)."""
 
 BASE_VERSION: tuple[int, int] = (1, 0)
 """The version of archives that use nothing added after 1.0."""

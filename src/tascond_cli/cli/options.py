@@ -161,7 +161,7 @@ Floor = Annotated[
 Noise = Annotated[
     str,
     typer.Option(help="Seeded noise shaped like what the codes miss: complement (only outside the kept "
-                 "directions), full or none.", rich_help_panel=LOWRANK),
+                 "directions), split (also along each kept direction), full or none.", rich_help_panel=LOWRANK),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
 Seed = Annotated[int, typer.Option(min=0, help="Same data, settings and seed: same archive.")]

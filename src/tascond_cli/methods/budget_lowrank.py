@@ -67,6 +67,7 @@ def _estimate(structure: tuple[np.ndarray, int, int], dim: int, config: Config) 
     parts = {
         "codes": int(math.ceil(code_bytes)),
         "decoder": (width * dim + vectors * dim) * weight + (4 * width if int8 else 0)  # + code_scale
+        + (width * weight if lr.noise == "split" else 0)  # + residual.basis_std
         + ((2 if lengths.max(initial=0) < 2**16 else 4) * codes if lr.interp == "dct" else 0),  # + frequencies
         "structure": structure_size,
         "overhead": OVERHEAD,

@@ -56,9 +56,10 @@ INTERPS = ("linear", "step", "dct")
 FLOORS = ("auto", "zero", "none")
 """``lowrank``: clamp restored features at 0 (``zero``), never (``none``), or when every training
 feature is non-negative (``auto``, e.g. I3D)."""
-NOISES = ("complement", "full", "none")
+NOISES = ("complement", "split", "full", "none")
 """``lowrank``: restore adds seeded noise shaped like what the codes miss, only outside the basis
-(``complement``), in every direction (``full``), or none."""
+(``complement``), outside it and along each of its directions, each sized on its own (``split``), in
+every direction alike (``full``), or none."""
 
 
 class ConfigError(TascondError, ValueError):
@@ -194,7 +195,7 @@ class LowRankConfig:
     floor: str = "auto"
     """``auto``, ``zero`` or ``none`` (:data:`FLOORS`)."""
     noise: str = "complement"
-    """``complement``, ``full`` or ``none`` (:data:`NOISES`)."""
+    """``complement``, ``split``, ``full`` or ``none`` (:data:`NOISES`)."""
     step: float = 0.25
     """int8 codes: the quantization step, as a fraction of each dimension's standard deviation."""
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from tascond_cli.archive import Archive
 from tascond_cli.archive.decoders.generator import RESIDUAL_RHO, RESIDUAL_STD
-from tascond_cli.archive.decoders.lowrank import CODE_SCALE, FREQUENCIES, BoundLowRank
+from tascond_cli.archive.decoders.lowrank import BASIS_RHO, BASIS_STD, CODE_SCALE, FREQUENCIES, BoundLowRank
 from tascond_cli.chunks import frame_code_index, frame_interpolation
+from tascond_cli.distributed import joined, sum_arrays
 from tascond_cli.methods._features import FeatureMethod
 from tascond_cli.methods.pca import principal_components
 
@@ -128,7 +129,7 @@ class LowRank(FeatureMethod):
         dtype = np.dtype(config.storage.weight_dtype)
         mean, components = principal_components(videos, lr.dim, report)
         floor = None
-        if lr.floor == "zero" or (lr.floor == "auto" and all(float(np.min(v.features())) >= 0 for v in videos)):
+        if lr.floor == "zero" or (lr.floor == "auto" and _non_negative(videos)):
             floor = 0
         decoder_config = {"code_dim": int(components.shape[0]), "interp": lr.interp, "floor": floor}
         return {"components": components.astype(dtype), "mean": mean.astype(dtype)}, decoder_config
@@ -166,28 +167,62 @@ class LowRank(FeatureMethod):
         if config.lowrank.noise == "none":
             return archive
         bound = BoundLowRank(archive)
-        comp = bound.components if config.lowrank.noise == "complement" else None  # (d, D)
-        sq = np.zeros(archive.dim)
-        lag = norm = 0.0
-        frames = 0
-        for i, video in enumerate(videos):
-            r = np.asarray(video.features(), dtype=np.float32) - bound.smooth(i)  # (D, T)
+        comp = bound.components if config.lowrank.noise in ("complement", "split") else None  # (d, D)
+        outside, inside = _Moments(archive.dim), _Moments(archive.decoder_config["code_dim"])
+        mine = joined().share([len(v.labels) for v in videos])  # under torchrun: this rank's share, summed below
+        for done, i in enumerate(mine, 1):
+            r = np.asarray(videos[i].features(), dtype=np.float32) - bound.smooth(i)  # (D, T)
             if comp is not None:
-                r -= comp.T @ (comp @ r)
-            r = r.astype(np.float64)
-            sq += np.square(r).sum(1)
-            lag += float((r[:, 1:] * r[:, :-1]).sum())
-            norm += float(np.square(r[:, :-1]).sum())
-            frames += r.shape[1]
-            report("residual", i + 1, len(videos))
-        std = np.sqrt(sq / max(frames, 1))
-        rho = min(max(lag / norm, 0.0), MAX_RHO) if norm > 0 else 0.0
-        config_out = dict(archive.decoder_config, **{RESIDUAL_RHO: round(rho, 6)})
+                z = comp @ r  # (d, T): what the codes miss along each direction
+                r -= comp.T @ z
+                inside.add(z)
+            outside.add(r)
+            report("residual", done, len(mine))
+        outside.reduce()
+        inside.reduce()
+        config_out = dict(archive.decoder_config, **{RESIDUAL_RHO: outside.rho()})
+        dtype = archive.decoder_weights["mean"].dtype
+        weights = dict(archive.decoder_weights, **{RESIDUAL_STD: outside.std().astype(dtype)})
         if comp is not None:
-            config_out["residual_space"] = "complement"
-        weights = dict(archive.decoder_weights, **{RESIDUAL_STD: std.astype(archive.decoder_weights["mean"].dtype)})
+            config_out["residual_space"] = config.lowrank.noise
+        if config.lowrank.noise == "split":
+            config_out[BASIS_RHO] = inside.rho()
+            weights[BASIS_STD] = inside.std().astype(dtype)
         return replace(archive, decoder_config=config_out, decoder_weights=weights)
 
+
+def _non_negative(videos: list) -> bool:
+    """Whether every feature of every video is ``>= 0`` (under ``torchrun``: each rank checks its share)."""
+    negative = sum(float(np.min(videos[i].features())) < 0 for i in joined().share([len(v.labels) for v in videos]))
+    return sum_arrays(float(negative))[0] == 0
+
+
+class _Moments:
+    """Running per-row second moments of residuals ``(rows, T)``, video by video: each row's standard
+    deviation and the pooled lag-1 correlation over time (within videos), the residual model's fields."""
+
+    def __init__(self, rows: int) -> None:
+        self.sq, self.lag, self.norm, self.frames = np.zeros(rows), 0.0, 0.0, 0
+
+    def add(self, r: np.ndarray) -> None:
+        r = r.astype(np.float64)
+        self.sq += np.square(r).sum(1)
+        self.lag += float((r[:, 1:] * r[:, :-1]).sum())
+        self.norm += float(np.square(r[:, :-1]).sum())
+        self.frames += r.shape[1]
+
+    def reduce(self) -> None:
+        """Under ``torchrun``: the sums over every rank's videos (float64 all-reduce; one process: as is)."""
+        sums = sum_arrays(self.sq, np.array([self.lag, self.norm, self.frames], dtype=np.float64))
+        self.sq = np.asarray(sums[0])
+        self.lag, self.norm, self.frames = (float(v) for v in np.asarray(sums[1]))
+
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.sq / max(self.frames, 1))
+
+    def rho(self) -> float:
+        """In ``[0, MAX_RHO]``, rounded to 6 decimals (what the archive stores)."""
+        return round(min(max(self.lag / self.norm, 0.0), MAX_RHO), 6) if self.norm > 0 else 0.0
 
 METHOD = LowRank()
 

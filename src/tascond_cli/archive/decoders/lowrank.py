@@ -25,7 +25,7 @@ from tascond_cli.archive.decoders.generator import RESIDUAL_STD, ar1_noise, spli
 from tascond_cli.archive.model import Archive, ArchiveError
 from tascond_cli.chunks import frame_interpolation
 
-__all__ = ["BoundLowRank", "CODE_SCALE", "FREQUENCIES", "INTERPOLATIONS", "LOWRANK", "LowRankKind", "RESIDUAL_SPACES",
+__all__ = ["BASIS_RHO", "BASIS_STD", "BoundLowRank", "CODE_SCALE", "FREQUENCIES", "INTERPOLATIONS", "LOWRANK", "LowRankKind", "RESIDUAL_SPACES",
            "cosine_basis", "noise_stream"]
 
 INTERPOLATIONS = ("step", "linear", "dct")
@@ -68,9 +68,36 @@ def _frequencies_problem(a: Archive) -> str | None:
     if freq.shape[0] > 1 and ((np.diff(freq) <= 0) & ~first[1:]).any():
         return f"{where}: frequencies must be strictly increasing within a segment"
     return None
-RESIDUAL_SPACES = ("full", "complement")
-"""Values of config ``residual_space``: the residual noise as drawn, or its part outside the basis."""
-_CONFIG_KEYS = {"code_dim", "interp", "floor", "residual_rho", "residual_space"}
+def _basis_noise_problem(a: Archive) -> str | None:
+    """``residual.basis_std`` ``(d,)`` finite ``>= 0`` and ``residual_basis_rho`` in ``[0, 1)``: both present
+    exactly when ``residual_space`` is ``"split"``."""
+    split = a.decoder_config.get("residual_space") == "split"
+    has_std, has_rho = BASIS_STD in a.decoder_weights, BASIS_RHO in a.decoder_config
+    if not split:
+        return f"{P_DECODER_CONFIG}: {BASIS_RHO} and {BASIS_STD} only with residual_space \"split\"" \
+            if has_std or has_rho else None
+    if not (has_std and has_rho):
+        return f"{P_DECODER_CONFIG}: residual_space \"split\" needs {BASIS_RHO} and the weight {BASIS_STD}"
+    w = a.decoder_weights[BASIS_STD]
+    if w.dtype.kind != "f" or w.shape != (a.code_dim,):
+        return f"{P_DECODER_WEIGHTS}/{BASIS_STD}: must be {a.code_dim} floats, not {w.dtype} {w.shape}"
+    if not np.isfinite(w).all() or (w < 0).any():
+        return f"{P_DECODER_WEIGHTS}/{BASIS_STD}: values must be finite and >= 0"
+    rho = a.decoder_config[BASIS_RHO]
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 <= rho < 1:
+        return f"{P_DECODER_CONFIG}: {BASIS_RHO} must be a number in [0, 1), got {rho!r}"
+    return None
+
+
+RESIDUAL_SPACES = ("full", "complement", "split")
+"""Values of config ``residual_space``: the residual noise as drawn, its part outside the basis, or
+(format 1.4) that part plus noise inside the basis, sized per direction (``residual.basis_std``)."""
+BASIS_STD = "residual.basis_std"
+"""Weight ``(d,)``, with ``residual_space: "split"`` only: the standard deviation of the noise along each
+direction of the basis (what the codes miss there)."""
+BASIS_RHO = "residual_basis_rho"
+"""Config number in ``[0, 1)``, with ``residual_space: "split"`` only: the lag-1 correlation of that noise."""
+_CONFIG_KEYS = {"code_dim", "interp", "floor", "residual_rho", "residual_space", BASIS_RHO}
 
 
 def noise_stream(archive: Archive, index: int, draw: int = 0) -> np.random.Generator:
@@ -127,10 +154,13 @@ class LowRankKind(DecoderKind):
             return f"{P_DECODER_CONFIG}: residual_space must be one of {', '.join(RESIDUAL_SPACES)}, got {space!r}"
         if "residual_space" in config and "residual_rho" not in config:
             return f"{P_DECODER_CONFIG}: residual_space needs the residual model (residual_rho, {RESIDUAL_STD})"
-        names = sorted(set(a.decoder_weights) - {RESIDUAL_STD, CODE_SCALE, FREQUENCIES})
+        problem = _basis_noise_problem(a)
+        if problem:
+            return problem
+        names = sorted(set(a.decoder_weights) - {RESIDUAL_STD, CODE_SCALE, FREQUENCIES, BASIS_STD})
         if names != ["components", "mean"]:
             return f"{P_DECODER_WEIGHTS}: lowrank decoder needs 'components' and 'mean' (and optionally " \
-                   f"'{CODE_SCALE}', '{RESIDUAL_STD}', '{FREQUENCIES}'), not {sorted(a.decoder_weights)}"
+                   f"'{CODE_SCALE}', '{RESIDUAL_STD}', '{FREQUENCIES}', '{BASIS_STD}'), not {sorted(a.decoder_weights)}"
         problem = _frequencies_problem(a)
         if problem:
             return problem
@@ -173,6 +203,9 @@ class LowRankKind(DecoderKind):
             with np.errstate(over="ignore", invalid="ignore"):
                 spread = float(np.sum(comp * comp))
                 bound += NOISE_SIGMAS * std * (1.0 + spread)
+                basis = archive.decoder_weights.get(BASIS_STD)
+                if basis is not None and basis.size:  # each output sums d directions' noise
+                    bound += NOISE_SIGMAS * float(np.max(basis)) * float(np.abs(comp).sum(axis=0).max(initial=0.0))
         floor = archive.decoder_config.get("floor")
         return max(bound, abs(float(floor))) if floor is not None else bound
 
@@ -195,7 +228,11 @@ class BoundLowRank(BoundDecoder):
         self.residual = split_residual(archive)[2]
         scale = archive.decoder_weights.get(CODE_SCALE)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float32)  # (d,)
-        self.complement = config.get("residual_space", "full") == "complement"
+        space = config.get("residual_space", "full")
+        self.complement = space in ("complement", "split")
+        basis = archive.decoder_weights.get(BASIS_STD)
+        self.basis_noise = None if space != "split" else (np.asarray(basis, dtype=np.float32),
+                                                          float(config[BASIS_RHO]))
 
     def smooth(self, index: int) -> np.ndarray:
         """Video ``index`` from its codes alone: no noise, no floor, ``(D, T)`` float32."""
@@ -241,9 +278,13 @@ class BoundLowRank(BoundDecoder):
         x = self.smooth(index)
         if self.residual is not None:
             std, rho = self.residual
-            noise = std[:, None] * ar1_noise(noise_stream(self.archive, index, draw), x.shape, rho)  # (D, T)
+            rng = noise_stream(self.archive, index, draw)
+            noise = std[:, None] * ar1_noise(rng, x.shape, rho)  # (D, T)
             if self.complement:  # only what the basis leaves out
                 noise -= self.components.T @ (self.components @ noise)
+            if self.basis_noise is not None:  # "split": then, from the same stream, noise along each direction
+                bstd, brho = self.basis_noise
+                noise += self.components.T @ (bstd[:, None] * ar1_noise(rng, (bstd.shape[0], x.shape[1]), brho))
             x += noise
         if self.floor is not None:
             np.maximum(x, self.floor, out=x)
