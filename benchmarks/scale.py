@@ -16,9 +16,9 @@ The script
 
 It reports the wall time per phase, the peak memory, the training feature bytes, the archive's bytes and
 the whole-archive ratio (training feature bytes / archive bytes), in
-``benchmarks/results/scale[_quick].{md,json}`` with the command and the date. Run from the repository root::
+``benchmarks/results/scale[_quick|_FRACTION].{md,json}`` with the command and the date. Run from the repository root::
 
-    python3 benchmarks/scale.py --quick                     # 5% of the videos (73): about 10 minutes on 2 cores
+    python3 benchmarks/scale.py --quick                     # 5% of the videos (73): a few minutes on 2 cores
     python3 benchmarks/scale.py --fraction 1 --work DIR     # the whole split: ~26 GB of features under DIR
 """
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     if not args.keep:
         shutil.rmtree(data)
-    tag = "scale_quick" if args.quick else "scale"
+    tag = "scale_quick" if args.quick else "scale" if fraction == 1 else f"scale_{fraction:g}"
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.results / f"{tag}.md").write_text(markdown(report))
