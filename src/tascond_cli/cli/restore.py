@@ -31,7 +31,8 @@ def video_names(archive, values: list[str]) -> list[str]:
 
 
 def _open(source: str, max_restore_bytes: str | None):
-    """ARCHIVE opened for random access (a chunked archive reads only what the chosen videos need)."""
+    """ARCHIVE opened for random access: a chunked archive reads only what the chosen videos need, one video
+    at a time (an archive of format 1.0 to 1.3 is read whole)."""
     from tascond_cli.archive import open_archive
 
     path = Path(source)
@@ -77,7 +78,9 @@ def restore(
     from tascond_cli.restore import restore_archive
 
     output = default_output(archive) if output is None else output
-    loaded = _open(archive, max_restore_bytes) if video and archive != "-" else read_archive_arg(archive, max_restore_bytes)
+    # a path is opened for random access: a chunked archive's codes are read video by video, so memory does
+    # not grow with the archive (read whole, the codes of a large archive were all in memory at once)
+    loaded = read_archive_arg(archive, max_restore_bytes) if archive == "-" else _open(archive, max_restore_bytes)
     try:
         with progress() as bar:
             task = bar.add_task("restoring", total=None)
