@@ -151,7 +151,7 @@ class _Batch:
 
     def __init__(self, segments: Sequence[Any], labels: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
                  device: torch.device, first: int = 0, seed: int = 0) -> None:
-        x = np.concatenate([np.asarray(s, dtype=np.float32).T for s in segments], axis=0)  # (F, D)
+        x = _frames(segments, lengths)  # (F, D)
         seg, rows, c, u = frame_layout(lengths, counts)
         self.n_seg, self.n_codes = len(lengths), int(counts.sum())
         self.x = torch.from_numpy(x).to(device)
@@ -170,6 +170,21 @@ class _Batch:
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (self.x[idx], self.a[idx], self.c[idx], self.length[idx], self.u[idx], self.rows[idx], self.seg[idx],
                 self.key[idx])
+
+
+def _frames(segments: Sequence[Any], lengths: np.ndarray) -> np.ndarray:
+    """The segments' frames, one after the other, as float32 (F, D): each segment is read (and, for a
+    memory-mapped view, mapped) in turn and dropped once copied, so no more than one is held at a time."""
+    x = None
+    at = 0
+    for s, n in zip(segments, lengths):
+        part = np.asarray(s, dtype=np.float32)  # (D, L)
+        if x is None:
+            x = np.empty((int(lengths.sum()), part.shape[0]), dtype=np.float32)
+        x[at : at + int(n)] = part.T
+        at += int(n)
+        del s, part  # unmapped before the next one is mapped
+    return x
 
 
 @torch.no_grad()
@@ -338,17 +353,28 @@ def _my_batches(dec: Decoder, encoder: nn.Module | None, segments: Sequence[Any]
             codes = torch.zeros(b.n_codes, dec.latent, device=device)
         iters = _fit(dec, b, codes, config) if config.max_iters else 0
         codes_of[bi] = codes.cpu().numpy()
-        with torch.no_grad():
-            y = dec(codes[b.rows], b.a, b.c, b.length, b.u)
-            sse = float((y - b.x).double().square().sum())
-        xd = b.x.double()
-        stats_of[bi] = np.concatenate([[sse, float(b.x.shape[0])], xd.sum(0).cpu().numpy(),
-                                       xd.square().sum(0).cpu().numpy()])  # fmt: skip
+        stats_of[bi] = _error_sums(dec, codes, b)
         if on_batch is not None:
             on_batch({"batch": done, "batches": len(mine), "segments": s1 - s0, "frames": int(b.x.shape[0]),
                       "iterations": iters})  # fmt: skip
         del b
     return codes_of, stats_of
+
+
+@torch.no_grad()
+def _error_sums(dec: Decoder, codes: torch.Tensor, b: _Batch) -> np.ndarray:
+    """A batch's error sums ``(sse, frames, sum_x (D), sum_x2 (D))`` in float64.
+
+    The differences and squares are taken in place (the same values as new tensors would hold, so the
+    same sums), and every temporary is gone when this returns, before the next batch is read.
+    """
+    y = dec(codes[b.rows], b.a, b.c, b.length, b.u)  # (F, D)
+    sse = float(y.sub_(b.x).double().square_().sum())
+    del y
+    xd = b.x.double()
+    sum_x = xd.sum(0).cpu().numpy()
+    sum_x2 = xd.square_().sum(0).cpu().numpy()
+    return np.concatenate([[sse, float(b.x.shape[0])], sum_x, sum_x2])
 
 
 def encode_segments(prior: Prior, segments: Sequence[Any], labels: Any, ips: int,

@@ -23,8 +23,9 @@ caller has rank 0 write it). Same data, settings, seed and number of ranks: the 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -112,18 +113,45 @@ def _check_prior(prior, dataset: Dataset, config: Config) -> None:
         )
 
 
-def collect_segments(videos: list) -> tuple[list[np.ndarray], np.ndarray, list[int]]:
-    """Every segment of ``videos`` as a (D, L) view of its memory-mapped features, its label, and the
-    number of segments of each video."""
-    segments, labels, per_video = [], [], []
+class SegmentViews(Sequence):
+    """Segments of videos' features, each mapped only while it is used.
+
+    Holds ``(video, start, stop)`` per segment; item ``i`` is a (D, L) view of segment ``i``'s frames,
+    memory-mapped when it is asked for and unmapped once the caller drops it. A list of views would keep
+    every video's file mapped for as long as the list lives (through inversion and the residual model),
+    and every page read through it resident: memory that grows with the kept videos. Slices are
+    :class:`SegmentViews` too, so a batch maps only its own segments.
+    """
+
+    def __init__(self, refs: list[tuple[Any, int, int]]) -> None:
+        self.refs = refs
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(S,) int64 frames of each segment (no file is opened)."""
+        return np.array([stop - start for _, start, stop in self.refs], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return SegmentViews(self.refs[i])
+        video, start, stop = self.refs[i]
+        return video.features()[:, start:stop]
+
+
+def collect_segments(videos: list) -> tuple[SegmentViews, np.ndarray, list[int]]:
+    """Every segment of ``videos`` (a :class:`SegmentViews`: each a (D, L) view of its memory-mapped
+    features, mapped when used), its label, and the number of segments of each video."""
+    refs, labels, per_video = [], [], []
     for video in videos:
         segs = video.segments()
-        features = video.features()
         per_video.append(len(segs))
         for seg in segs:
-            segments.append(features[:, seg.start : seg.end])
+            refs.append((video, int(seg.start), int(seg.end)))
             labels.append(seg.label)
-    return segments, np.asarray(labels, dtype=np.int64), per_video
+    return SegmentViews(refs), np.asarray(labels, dtype=np.int64), per_video
 
 
 def borrow_sources(labels: np.ndarray, lengths: np.ndarray, other_labels: np.ndarray,
@@ -150,7 +178,7 @@ class _Layout:
     """The segments that get codes (the kept videos', then other videos' segments no kept segment can
     lend codes to) and the structure of the other videos."""
 
-    segments: list
+    segments: SegmentViews
     labels: np.ndarray
     lengths: np.ndarray
     per_video: list[int]
@@ -168,15 +196,14 @@ class _Layout:
 def _layout(kept: list, others: list, borrow: bool) -> _Layout:
     segments, labels, per_video = collect_segments(kept)
     other_segments, other_labels, other_per_video = collect_segments(others)
-    lengths = np.array([s.shape[1] for s in segments], dtype=np.int64)
-    other_lengths = np.array([s.shape[1] for s in other_segments], dtype=np.int64)
+    lengths, other_lengths = segments.lengths, other_segments.lengths
     sources = np.full(len(other_segments), -1, dtype=np.int64)
     if borrow:
         sources = borrow_sources(labels, lengths, other_labels, other_lengths)
     # segments of other videos whose action no kept segment shows get codes of their own
     own = np.flatnonzero(sources < 0)
     return _Layout(
-        segments=segments + [other_segments[i] for i in own],
+        segments=SegmentViews(segments.refs + [other_segments.refs[i] for i in own]),
         labels=np.concatenate([labels, other_labels[own]]),
         lengths=np.concatenate([lengths, other_lengths[own]]),
         per_video=per_video, other_labels=other_labels, other_lengths=other_lengths,
