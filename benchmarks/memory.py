@@ -23,7 +23,9 @@ equal to the archive's own size. The methods with a generator run ``--steps`` pr
 ``--invert-iters`` inversion iterations (defaults 100 and 20, not the 1500 and 300 of a real run): their
 batches, and so their memory, do not depend on the number of steps.
 
-Results go to ``benchmarks/results/memory[_quick].{md,json}`` with the command and the date. Run from the
+Results go to ``benchmarks/results/memory[_quick].{md,json}`` with the command and the date (``--only``:
+to ``memory_partial``, and its rows replace those of the full table, which says when they were measured
+again). Run from the
 repository root (N = 8: about 15 minutes on 2 CPU cores; ``--quick``: N = 2, about 5 minutes)::
 
     python3 benchmarks/memory.py [--quick] [--n 8] [--work benchmarks/work/memory]
@@ -201,6 +203,8 @@ def markdown(report: dict) -> str:
         "| under 1.2 | seconds N / 4N |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    for again in report.get("remeasured", []):
+        lines[2] += f"; measured again on {again['date']}: {', '.join(again['rows'])}, with `{again['command']}`"
     for r in report["rows"]:
         lines.append(
             f"| `{r['command']}` | {_mib(r['peak_n'])} | {_mib(r['peak_4n'])} | {r['ratio']:.2f} | "
@@ -222,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="tascond synth's seed.")
     parser.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
                         help="Measure only the commands whose row starts so (e.g. 'baseline fp16' restore); the "
-                        "archives they read must be there from an earlier run. Results go to memory_partial.")
+                        "archives they read must be there from an earlier run. Results go to memory_partial, and "
+                        "replace those rows of memory[_quick] (the other rows kept) when that run used the same sets.")
     args = parser.parse_args(argv)
     n = args.n or (2 if args.quick else 8)
     labels = realdata() / "breakfast"
@@ -255,11 +260,35 @@ def main(argv: list[str] | None = None) -> None:
         "measured": measured,
         "rows": rows(measured["n"], measured["4n"]),
     }
+    if args.only:
+        report["command"] += " --only " + shlex.join(args.only)
     tag = "memory_partial" if args.only else "memory_quick" if args.quick else "memory"
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.results / f"{tag}.md").write_text(markdown(report))
     print(markdown(report))
+    full = args.results / ("memory_quick.json" if args.quick else "memory.json")
+    if args.only and full.is_file():
+        merged = merge(json.loads(full.read_text()), report)
+        if merged is not None:
+            full.write_text(json.dumps(merged, indent=2) + "\n")
+            full.with_suffix(".md").write_text(markdown(merged))
+            print(f"updated {len(report['rows'])} rows of {full} and {full.with_suffix('.md').name}", file=sys.stderr)
+
+
+def merge(full: dict, partial: dict) -> dict | None:
+    """``full`` (a whole run's report) with the rows ``partial`` (an ``--only`` run) measured again, the
+    others kept as they were; ``None`` (nothing merged) when the two runs are not of the same sets."""
+    if (full["n"], full["train_bytes_n"], full["train_bytes_4n"]) != (
+            partial["n"], partial["train_bytes_n"], partial["train_bytes_4n"]):
+        print("not merged: the sets differ from the full run's", file=sys.stderr)
+        return None
+    out = dict(full)
+    out["measured"] = {key: {**full["measured"][key], **partial["measured"][key]} for key in ("n", "4n")}
+    out["rows"] = rows(out["measured"]["n"], out["measured"]["4n"])
+    out["remeasured"] = [*full.get("remeasured", []), {"date": partial["date"], "command": partial["command"],
+                                                        "rows": [r["command"] for r in partial["rows"]]}]
+    return out
 
 
 if __name__ == "__main__":
