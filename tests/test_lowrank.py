@@ -454,11 +454,11 @@ def test_the_defaults(data) -> None:
     assert (method.default_ratio, method.default_code_dtype, method.decoder_kind) == (1, "int8", "lowrank")
     assert method.code_dtypes == ("int8", "float16", "float32") and not method.needs_generator
     a = make_baseline("lowrank", data).archive
-    assert a.version == (1, 2) and a.codes.dtype == np.int8 and a.num_videos == 4  # every training video
+    assert a.version == (1, 4) and a.codes.dtype == np.int8 and a.num_videos == 4  # every training video
     cfg = a.decoder_config
-    assert cfg["interp"] == "linear" and cfg["floor"] == 0 and cfg["residual_space"] == "complement"
-    assert 0 <= cfg["residual_rho"] <= 0.99 and set(a.decoder_weights) == {"components", "mean", "code_scale",
-                                                                          "residual.std"}
+    assert cfg["interp"] == "linear" and cfg["floor"] is None and cfg["residual_space"] == "split"
+    assert 0 <= cfg["residual_rho"] <= 0.99 and 0 <= cfg["residual_basis_rho"] <= 0.99
+    assert set(a.decoder_weights) == {"components", "mean", "code_scale", "residual.std", "residual.basis_std"}
     assert a.code_dim == DIM  # min(lowrank.dim, D)
     assert a.settings["method"] == "lowrank" and a.settings["code_dtype"] == "int8"
     comp = a.decoder_weights["components"].astype(np.float64)  # orthonormal, largest entry positive
@@ -501,11 +501,12 @@ def test_quantize_corner_cases() -> None:
 
 
 def test_floor_auto_follows_the_sign_of_the_training_features(data, signed) -> None:
-    non_negative = make_baseline("lowrank", data).archive
+    assert make_baseline("lowrank", data).archive.decoder_config["floor"] is None  # the default: no clamp
+    non_negative = make_baseline("lowrank", data, config(floor="auto")).archive
     assert non_negative.decoder_config["floor"] == 0
     decoder = ArchiveDecoder(non_negative)
     assert min(float(decoder.features(i).min()) for i in range(len(decoder))) >= 0
-    free = make_baseline("lowrank", signed).archive
+    free = make_baseline("lowrank", signed, config(floor="auto")).archive
     assert free.decoder_config["floor"] is None
     decoder = ArchiveDecoder(free)
     assert min(float(decoder.features(i).min()) for i in range(len(decoder))) < 0
@@ -515,7 +516,7 @@ def test_floor_auto_follows_the_sign_of_the_training_features(data, signed) -> N
 
 @pytest.mark.parametrize("weight_dtype, tol", [("float32", 1e-5), ("float16", 2e-2)])
 def test_complement_noise_is_orthogonal_to_the_basis(signed, weight_dtype: str, tol: float) -> None:
-    a = make_baseline("lowrank", signed, config(dim=3, weight_dtype=weight_dtype)).archive
+    a = make_baseline("lowrank", signed, config(dim=3, noise="complement", weight_dtype=weight_dtype)).archive
     assert a.decoder_config["floor"] is None and a.decoder_config["residual_space"] == "complement"
     std = a.decoder_weights["residual.std"]
     assert std.shape == (DIM,) and (std > 0).all() and 0 <= a.decoder_config["residual_rho"] <= 0.99
@@ -559,7 +560,7 @@ def test_split_noise_is_sized_along_each_direction_of_the_basis(signed) -> None:
     a = make_baseline("lowrank", signed, config(dim=3, noise="split", weight_dtype="float32")).archive
     cfg = a.decoder_config
     assert cfg["residual_space"] == "split" and 0 <= cfg["residual_basis_rho"] <= 0.99
-    complement = make_baseline("lowrank", signed, config(dim=3, weight_dtype="float32")).archive
+    complement = make_baseline("lowrank", signed, config(dim=3, noise="complement", weight_dtype="float32")).archive
     np.testing.assert_array_equal(a.decoder_weights["residual.std"], complement.decoder_weights["residual.std"])
     bound = BoundLowRank(a)
     comp = bound.components.astype(np.float64)
@@ -644,14 +645,14 @@ def test_cli_condense_defaults_to_lowrank(data, tmp_path) -> None:
     r = runner.invoke(app, ["condense", str(data), "-o", str(out), "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    assert report["method"] == "lowrank" and report["format_version"] == "1.2" and report["code_dtype"] == "int8"
-    assert report["bytes"] == out.stat().st_size and read_version(out) == (1, 2)
+    assert report["method"] == "lowrank" and report["format_version"] == "1.4" and report["code_dtype"] == "int8"
+    assert report["bytes"] == out.stat().st_size and read_version(out) == (1, 4)
     info = runner.invoke(app, ["info", str(out), "--json"])
     assert info.exit_code == 0, info.output
     facts = json.loads(info.stdout)
-    assert facts["method"] == "lowrank" and facts["format_version"] == "1.2" and facts["decoder"] == "lowrank"
+    assert facts["method"] == "lowrank" and facts["format_version"] == "1.4" and facts["decoder"] == "lowrank"
     text = runner.invoke(app, ["info", str(out)])
-    assert text.exit_code == 0 and "format 1.2, method lowrank" in text.output
+    assert text.exit_code == 0 and "format 1.4, method lowrank" in text.output
     # its options reach the archive
     other = tmp_path / "y.tcd"
     r = runner.invoke(app, ["condense", str(data), "-o", str(other), "--code-dim", "3", "--stride", "2",

@@ -437,10 +437,11 @@ def test_exact_kinds(kind: str) -> None:
 # --------------------------------------------------------------------------- the lowrank kind (§6.7)
 
 
-@pytest.mark.parametrize("args", [[], ["--interp", "step", "--noise", "full", "--code-dtype", "float16"]],
+@pytest.mark.parametrize("args", [[], ["--interp", "step", "--noise", "full", "--code-dtype", "float16", "--floor", "auto"]],
                          ids=["defaults", "step-full-float16"])
 def test_condensed_lowrank_archive(tmp_path: Path, args: list[str]) -> None:
-    """``tascond condense`` (default method ``lowrank``): int8 codes, linear, complement noise, floor 0."""
+    """``tascond condense`` (default method ``lowrank``): int8 codes, linear, split noise, no floor (1.4);
+    and step, full noise, float16 codes, floor 0 (1.2)."""
     from conftest import make_tiny_dataset
     from typer.testing import CliRunner  # in-process: start-up is most of a subprocess's time
 
@@ -451,14 +452,15 @@ def test_condensed_lowrank_archive(tmp_path: Path, args: list[str]) -> None:
     result = CliRunner().invoke(app, ["condense", str(data), "-o", str(out), "--code-dim", "3", "--seed", "5", *args])
     assert result.exit_code == 0, result.output
     a = _compare(out.read_bytes())
-    assert a["version"] == (1, 2) and a["kind"] == "lowrank" and a["config"]["floor"] == 0
-    assert "residual.std" in a["weights"] and a["settings"]["seed"] == 5
+    assert a["kind"] == "lowrank" and "residual.std" in a["weights"] and a["settings"]["seed"] == 5
     if args:
+        assert a["version"] == (1, 2) and a["config"]["floor"] == 0
         assert a["codes"].dtype == np.float16 and a["config"]["interp"] == "step"
         assert "residual_space" not in a["config"] and "code_scale" not in a["weights"]
     else:
         assert a["codes"].dtype == np.int8 and a["config"]["interp"] == "linear"
-        assert a["config"]["residual_space"] == "complement" and "code_scale" in a["weights"]
+        assert a["version"] == (1, 4) and a["config"]["floor"] is None and "residual.basis_std" in a["weights"]
+        assert a["config"]["residual_space"] == "split" and "code_scale" in a["weights"]
 
 
 def _lowrank_archive(interp: str, codes: str, residual: str | None, floor, shared: bool):

@@ -155,13 +155,15 @@ Interp = Annotated[
 ]
 Floor = Annotated[
     str,
-    typer.Option(help="Clamp restored features at 0: auto (when every training feature is >= 0), zero or none.",
+    typer.Option(help="Clamp restored features at 0: none (default), auto (when every training feature is >= 0) "
+                 "or zero.",
                  rich_help_panel=LOWRANK),
 ]
 Noise = Annotated[
     str,
-    typer.Option(help="Seeded noise shaped like what the codes miss: complement (only outside the kept "
-                 "directions), split (also along each kept direction), full or none.", rich_help_panel=LOWRANK),
+    typer.Option(help="Seeded noise shaped like what the codes miss: split (outside the kept directions and "
+                 "along each of them, each sized on its own), complement (only outside), full or none.",
+                 rich_help_panel=LOWRANK),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")]
 Seed = Annotated[int, typer.Option(min=0, help="Same data, settings and seed: same archive.")]

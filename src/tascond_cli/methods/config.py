@@ -192,10 +192,11 @@ class LowRankConfig:
     """Frames per code: a segment of ``L`` frames gets ``round(L / stride)`` codes (1 to ``L``)."""
     interp: str = "linear"
     """``linear``, ``step`` or ``dct`` (:data:`INTERPS`)."""
-    floor: str = "auto"
-    """``auto``, ``zero`` or ``none`` (:data:`FLOORS`)."""
-    noise: str = "complement"
-    """``complement``, ``split``, ``full`` or ``none`` (:data:`NOISES`)."""
+    floor: str = "none"
+    """``none``, ``auto`` or ``zero`` (:data:`FLOORS`): no clamp by default, since clamping the restore
+    erases part of the content the codes keep (docs/method.md)."""
+    noise: str = "split"
+    """``split``, ``complement``, ``full`` or ``none`` (:data:`NOISES`)."""
     step: float = 0.25
     """int8 codes: the quantization step, as a fraction of each dimension's standard deviation."""
 

@@ -115,7 +115,7 @@ def quantize(codes: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
 class LowRank(FeatureMethod):
     name = "lowrank"
     summary = "codes on the training frames' top principal directions, one per few frames, interpolated"
-    stores = "`round(L / stride)` codes per segment on `dim` principal directions; noise outside them"
+    stores = "`round(L / stride)` codes per segment on `dim` principal directions; noise sized along and outside them"
     decoder_kind = "lowrank"
     default_code_dtype = "int8"
     code_dtypes = ("int8", "float16", "float32")
