@@ -32,4 +32,6 @@ for stride in [plan.config.lowrank.stride, 12.0]:
     n = write_archive(r.archive, out / f"lowrank-s{int(stride)}.tcd", overwrite=True)
     results.append({"stride": stride, "bytes": n, "train_bytes": r.train_bytes, "ratio": r.train_bytes / n, "seconds": round(time.perf_counter() - t0, 1), "frames": r.frames, "error": r.error})
     print(json.dumps(results[-1]), flush=True)
-(HERE / "results" / "hard_fullres.json").write_text(json.dumps({"plan": plan.describe(), "runs": results}, indent=2) + "\n")
+from datetime import date
+cfg = Config().lowrank
+(HERE / "results" / "hard_fullres.json").write_text(json.dumps({"plan": plan.describe(), "runs": results, "date": date.today().isoformat(), "command": "python3 benchmarks/hard_fullres.py", "defaults": f"lowrank --noise {cfg.noise} --floor {cfg.floor}"}, indent=2) + "\n")
