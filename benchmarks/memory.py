@@ -51,9 +51,8 @@ GOAL = 1.2
 """Issue 12's bound on peak(4N) / peak(N)."""
 
 
-def realdata() -> Path:
-    env = os.environ.get("TASCOND_REALDATA")
-    return Path(env) if env else REPO.parent / "shared" / "realdata"
+sys.path.insert(0, str(HERE))
+from yardstick import realdata  # noqa: E402  ($TASCOND_REALDATA, else shared/realdata next to the checkout)
 
 
 def run_peak(cmd: list[str], log: Path) -> tuple[int, float]:

@@ -41,9 +41,8 @@ REPO = HERE.parent
 QUICK_FRACTION = 0.05
 
 
-def realdata() -> Path:
-    env = os.environ.get("TASCOND_REALDATA")
-    return Path(env) if env else REPO.parent / "shared" / "realdata"
+sys.path.insert(0, str(HERE))
+from yardstick import realdata  # noqa: E402  ($TASCOND_REALDATA, else shared/realdata next to the checkout)
 
 
 def _bundle(path: Path) -> list[str]:

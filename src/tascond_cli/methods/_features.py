@@ -94,8 +94,23 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
     settings.update(method.recorded(config))
     labels, lengths, per_video, codes, counts = _encode_videos(method, kept, dtype, weights, config, report)
     code_dim = method.code_dim(dataset.dim, decoder_config)
+    stacked = np.concatenate(codes) if codes else np.zeros((0, code_dim), dtype=dtype)
+    return finish_build(method, dataset, kept, settings, (labels, lengths, per_video, counts), stacked,
+                        (weights, decoder_config), config, report, (seconds, t0))
+
+
+def finish_build(method: FeatureMethod, dataset, kept: list, settings: dict, structure: tuple, codes: np.ndarray,
+                 decoder: tuple[dict, dict], config: Config, report: PhaseCallback,
+                 timing: tuple[dict[str, float], float]) -> CondenseResult:
+    """The archive of ``kept`` from its per-video ``structure`` (segment labels, lengths, segments per video,
+    codes per segment) and ``codes`` (in memory or an ``np.memmap``), ``decoder`` (weights, config), then
+    the method's :meth:`~FeatureMethod.finish` and the reconstruction error; ``timing`` (phase seconds, the
+    start of ``encode``) gets the ``encode`` phase."""
+    labels, lengths, per_video, counts = structure
+    weights, decoder_config = decoder
+    seconds, t0 = timing
     if method.records_code_dtype:
-        settings["code_dtype"] = str(dtype)
+        settings["code_dtype"] = str(np.dtype(config.storage.code_dtype))
     archive = Archive(
         settings=settings,
         class_names=list(dataset.mapping.names),
@@ -104,7 +119,7 @@ def build_from_features(method: FeatureMethod, data, config: Config, report: Pha
         segment_labels=np.concatenate(labels),
         segment_lengths=np.concatenate(lengths),
         segment_codes=offsets_from_counts(np.concatenate(counts)),
-        codes=np.concatenate(codes) if codes else np.zeros((0, code_dim), dtype=dtype),
+        codes=codes,
         decoder_kind=method.decoder_kind,
         decoder_config=decoder_config,
         decoder_weights=weights,

@@ -22,12 +22,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from tascond_cli.archive import Archive
-from tascond_cli.chunks import offsets_from_counts
-from tascond_cli.data import feature_bytes
 from tascond_cli.distributed import joined
 from tascond_cli.methods._base import CondenseResult, PhaseCallback, base_settings, open_train, sample
-from tascond_cli.methods._features import FeatureMethod, build_from_features, reconstruction_error
+from tascond_cli.methods._features import FeatureMethod, build_from_features, finish_build
 from tascond_cli.methods.config import Config
 
 __all__ = ["build_on_disk", "spill_codes"]
@@ -97,27 +94,5 @@ def build_on_disk(method: FeatureMethod, data, config: Config, report: PhaseCall
             yield code
 
     codes = spill_codes(pieces(), method.code_dim(dataset.dim, decoder_config), dtype)
-    if method.records_code_dtype:
-        settings["code_dtype"] = str(dtype)
-    archive = Archive(
-        settings=settings,
-        class_names=list(dataset.mapping.names),
-        video_names=[v.name for v in kept],
-        video_segments=offsets_from_counts(per_video),
-        segment_labels=np.concatenate(labels),
-        segment_lengths=np.concatenate(lengths),
-        segment_codes=offsets_from_counts(np.concatenate(counts)),
-        codes=codes,
-        decoder_kind=method.decoder_kind,
-        decoder_config=decoder_config,
-        decoder_weights=weights,
-    )
-    archive = method.finish(archive, kept, config, report)
-    error, n_frames = reconstruction_error(archive, kept)
-    settings["reconstruction_error"] = round(error, 6)
-    seconds["encode"] = time.perf_counter() - t0
-    return CondenseResult(
-        archive=archive, train_videos=len(dataset.train), kept_videos=len(kept),
-        segments=int(archive.num_segments), frames=n_frames, train_bytes=feature_bytes(dataset.train),
-        error=error, seconds=seconds,
-    )
+    return finish_build(method, dataset, kept, settings, (labels, lengths, per_video, counts), codes,
+                        (weights, decoder_config), config, report, (seconds, t0))
