@@ -82,21 +82,28 @@ class FeatureMethod(Method):
 
 def build_from_features(method: FeatureMethod, data, config: Config, report: PhaseCallback) -> CondenseResult:
     """Encode every kept video (phase ``encode``) and build the archive; ``config`` has the method's defaults."""
+    dataset, kept, settings, (weights, decoder_config), timing = start_build(method, data, config, report)
+    dtype = np.dtype(config.storage.code_dtype)
+    labels, lengths, per_video, codes, counts = _encode_videos(method, kept, dtype, weights, config, report)
+    code_dim = method.code_dim(dataset.dim, decoder_config)
+    stacked = np.concatenate(codes) if codes else np.zeros((0, code_dim), dtype=dtype)
+    return finish_build(method, dataset, kept, settings, (labels, lengths, per_video, counts), stacked,
+                        (weights, decoder_config), config, report, timing)
+
+
+def start_build(method: FeatureMethod, data, config: Config, report: PhaseCallback) -> tuple:
+    """The training split, the kept videos (sampling, timed), the archive's settings and the method's fitted
+    decoder ``(weights, config)``; and ``(phase seconds, the start of encode)`` for :func:`finish_build`."""
     dataset = open_train(data, config.split)
     strategy = config.sampling.strategy
     seconds: dict[str, float] = {}
     kept = [dataset.train[i] for i in sample(dataset, config, strategy, report, seconds)]
     t0 = time.perf_counter()
-    dtype = np.dtype(config.storage.code_dtype)
     settings = base_settings(method.name, dataset, config, strategy)
     weights, decoder_config = method.fit(kept, config, report)
     settings.update(decoder_config)
     settings.update(method.recorded(config))
-    labels, lengths, per_video, codes, counts = _encode_videos(method, kept, dtype, weights, config, report)
-    code_dim = method.code_dim(dataset.dim, decoder_config)
-    stacked = np.concatenate(codes) if codes else np.zeros((0, code_dim), dtype=dtype)
-    return finish_build(method, dataset, kept, settings, (labels, lengths, per_video, counts), stacked,
-                        (weights, decoder_config), config, report, (seconds, t0))
+    return dataset, kept, settings, (weights, decoder_config), (seconds, t0)
 
 
 def finish_build(method: FeatureMethod, dataset, kept: list, settings: dict, structure: tuple, codes: np.ndarray,

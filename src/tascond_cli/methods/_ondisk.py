@@ -17,14 +17,13 @@ baseline`` refuses, but the Python API allows) the in-memory flow runs, which ga
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Iterable
 
 import numpy as np
 
 from tascond_cli.distributed import joined
-from tascond_cli.methods._base import CondenseResult, PhaseCallback, base_settings, open_train, sample
-from tascond_cli.methods._features import FeatureMethod, build_from_features, finish_build
+from tascond_cli.methods._base import CondenseResult, PhaseCallback
+from tascond_cli.methods._features import FeatureMethod, build_from_features, finish_build, start_build
 from tascond_cli.methods.config import Config
 
 __all__ = ["build_on_disk", "spill_codes"]
@@ -72,16 +71,8 @@ def build_on_disk(method: FeatureMethod, data, config: Config, report: PhaseCall
     docstring); ``config`` has the method's defaults."""
     if joined().size > 1:
         return build_from_features(method, data, config, report)
-    dataset = open_train(data, config.split)
-    strategy = config.sampling.strategy
-    seconds: dict[str, float] = {}
-    kept = [dataset.train[i] for i in sample(dataset, config, strategy, report, seconds)]
-    t0 = time.perf_counter()
+    dataset, kept, settings, (weights, decoder_config), timing = start_build(method, data, config, report)
     dtype = np.dtype(config.storage.code_dtype)
-    settings = base_settings(method.name, dataset, config, strategy)
-    weights, decoder_config = method.fit(kept, config, report)
-    settings.update(decoder_config)
-    settings.update(method.recorded(config))
     labels, lengths, starts, per_video = _structure(kept)
     counts: list[np.ndarray] = []
 
@@ -95,4 +86,4 @@ def build_on_disk(method: FeatureMethod, data, config: Config, report: PhaseCall
 
     codes = spill_codes(pieces(), method.code_dim(dataset.dim, decoder_config), dtype)
     return finish_build(method, dataset, kept, settings, (labels, lengths, per_video, counts), codes,
-                        (weights, decoder_config), config, report, (seconds, t0))
+                        (weights, decoder_config), config, report, timing)
