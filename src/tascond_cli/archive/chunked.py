@@ -185,12 +185,18 @@ def decompress_chunk(index: ChunkIndex, i: int, frame: bytes) -> bytes:
         raise ArchiveError(f"chunk {i} is not a zstd frame") from None
     if params.content_size != usize or not params.has_checksum or params.dict_id:
         raise ArchiveError(f"chunk {i}: its zstd frame must record {usize} bytes and a checksum, and need no dictionary")
+    return decompress_exact(frame, usize, f"chunk {i}: ")
+
+
+def decompress_exact(frame: bytes, usize: int, where: str = "") -> bytes:
+    """The content of one checked zstd ``frame``, which must be exactly ``usize`` bytes (never more is
+    decompressed); otherwise an ArchiveError whose message starts with ``where``."""
     try:
         data = zstandard.ZstdDecompressor().decompress(frame, max_output_size=usize, allow_extra_data=False)
     except zstandard.ZstdError as e:
-        raise ArchiveError(f"chunk {i}: corrupt compressed data ({e})") from None
+        raise ArchiveError(f"{where}corrupt compressed data ({e})") from None
     if len(data) != usize:
-        raise ArchiveError(f"chunk {i}: corrupt compressed data ({len(data)} bytes instead of {usize})")
+        raise ArchiveError(f"{where}corrupt compressed data ({len(data)} bytes instead of {usize})")
     return data
 
 

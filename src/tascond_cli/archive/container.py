@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import zstandard
 
-from tascond_cli.archive.chunked import check_chunked_header, read_index, read_sequential, write_chunks
+from tascond_cli.archive.chunked import check_chunked_header, decompress_exact, read_index, read_sequential, write_chunks
 from tascond_cli.archive.constants import (
     CHUNK_SIZE,
     CHUNKED_VERSION,
@@ -173,10 +173,4 @@ def _read_frame(src: ByteSource, usize: int, zsize: int, max_bytes: int) -> byte
         raise ArchiveError("zstd frame has no checksum")
     if params.dict_id:
         raise ArchiveError("zstd frame needs a dictionary")
-    try:
-        payload = zstandard.ZstdDecompressor().decompress(frame, max_output_size=usize, allow_extra_data=False)
-    except zstandard.ZstdError as e:
-        raise ArchiveError(f"corrupt compressed data ({e})") from None
-    if len(payload) != usize:
-        raise ArchiveError(f"corrupt compressed data ({len(payload)} bytes instead of {usize})")
-    return payload
+    return decompress_exact(frame, usize)
