@@ -520,13 +520,19 @@ def _compare_lazy(data: bytes, read_options: dict[str, Any]) -> tuple[str, str]:
             same = [np.array_equal(getattr(a, f), getattr(b, f)) for f in ("labels", "lengths", "code_counts", "codes")]
             if not all(same) or a.codes.dtype != b.codes.dtype:
                 return "crash", f"the lazy read of video {i} differs from the whole read"
-    except RecursionError as e:
-        return "crash", f"RecursionError: {str(e)[:300]}{_where(e)}"
-    except Exception as e:
-        if _alloc_failure(e):
-            return "oom", f"{type(e).__name__}: {str(e)[:300]}{_where(e)}"
-        return "crash", f"{type(e).__name__} where the whole read accepted: {str(e)[:300]}{_where(e)}"
+    except Exception as e:  # RecursionError included
+        return _failure(e, " where the whole read accepted")
     return "accepted", ""
+
+
+def _failure(e: BaseException, context: str = "") -> tuple[str, str]:
+    """An unexpected exception as a finding: ``oom`` for an allocation failure, else ``crash``."""
+    message = f"{str(e)[:300]}{_where(e)}"
+    if isinstance(e, RecursionError):
+        return "crash", f"RecursionError: {message}"
+    if _alloc_failure(e):
+        return "oom", f"{type(e).__name__}: {message}"
+    return "crash", f"{type(e).__name__}{context}: {message}"
 
 
 def _classify_with(reader: Callable[..., Any], data: bytes, wdir: Path, read_options: dict[str, Any]) -> tuple[str, str]:
@@ -547,12 +553,8 @@ def _classify_with(reader: Callable[..., Any], data: bytes, wdir: Path, read_opt
         except TascondError as e:
             return _check_output(run_dir, out, cwd, False) or ("refused", f"restore: {e}")
         return _check_output(run_dir, out, cwd, True) or ("accepted", "")
-    except RecursionError as e:
-        return "crash", f"RecursionError: {str(e)[:300]}{_where(e)}"
-    except Exception as e:
-        if _alloc_failure(e):
-            return "oom", f"{type(e).__name__}: {str(e)[:300]}{_where(e)}"
-        return "crash", f"{type(e).__name__}: {str(e)[:300]}{_where(e)}"
+    except Exception as e:  # RecursionError included
+        return _failure(e)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
         for stray in list(cwd.iterdir()):

@@ -27,7 +27,14 @@ from tascond_cli.archive.constants import DEFAULT_MAX_BYTES, HDF5_SIGNATURE, HEA
 from tascond_cli.archive.container import ByteSource, check_size, is_chunked, read_header
 from tascond_cli.archive.guard import CAN_FORK, guarded_extract
 from tascond_cli.archive.model import Archive, ArchiveError, VideoEntry
-from tascond_cli.archive.reader import Source, archive_from_fields, check_restore_size, extract_lazy, read_archive
+from tascond_cli.archive.reader import (
+    Source,
+    _prefixed,
+    archive_from_fields,
+    check_restore_size,
+    extract_lazy,
+    read_archive,
+)
 from tascond_cli.archive.validate import check_video_codes
 
 __all__ = ["LazyArchive", "LazyCodes", "container_layout", "open_archive"]
@@ -147,10 +154,6 @@ class LazyArchive(Archive):
 
 def _reopen(source: Any, options: dict) -> Archive:
     return open_archive(source, **options)
-
-
-def _prefixed(name: str | None, problem: str) -> str:
-    return f"{name}: {problem}" if name else problem
 
 
 def open_archive(
