@@ -142,17 +142,23 @@ def finish_build(method: FeatureMethod, dataset, kept: list, settings: dict, str
     )
 
 
-def _encode_videos(method: FeatureMethod, kept: list, dtype: np.dtype, weights: dict[str, np.ndarray],
-                   config: Config, report: PhaseCallback) -> tuple[list, list, list, list, list]:
-    """Per kept video: segment labels, segment lengths, segment count, codes and codes per segment (phase
-    ``encode``). Under ``torchrun`` each rank encodes its share and every rank gets all the codes."""
+def segment_structure(videos: list) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[int]]:
+    """Per video: segment labels (int32), lengths and starts (int64); and segments per video."""
     labels, lengths, starts, per_video = [], [], [], []
-    for video in kept:  # the structure of every video: labels only
+    for video in videos:
         segs = video.segments()
         per_video.append(len(segs))
         labels.append(np.array([s.label for s in segs], dtype=np.int32))
         lengths.append(np.array([s.end - s.start for s in segs], dtype=np.int64))
         starts.append(np.array([s.start for s in segs], dtype=np.int64))
+    return labels, lengths, starts, per_video
+
+
+def _encode_videos(method: FeatureMethod, kept: list, dtype: np.dtype, weights: dict[str, np.ndarray],
+                   config: Config, report: PhaseCallback) -> tuple[list, list, list, list, list]:
+    """Per kept video: segment labels, segment lengths, segment count, codes and codes per segment (phase
+    ``encode``). Under ``torchrun`` each rank encodes its share and every rank gets all the codes."""
+    labels, lengths, starts, per_video = segment_structure(kept)  # every video's: labels only
     codes, counts = {}, {}
     mine = joined().share([len(v.labels) for v in kept])
     for done, i in enumerate(mine, 1):

@@ -23,7 +23,13 @@ import numpy as np
 
 from tascond_cli.distributed import joined
 from tascond_cli.methods._base import CondenseResult, PhaseCallback
-from tascond_cli.methods._features import FeatureMethod, build_from_features, finish_build, start_build
+from tascond_cli.methods._features import (
+    FeatureMethod,
+    build_from_features,
+    finish_build,
+    segment_structure,
+    start_build,
+)
 from tascond_cli.methods.config import Config
 
 __all__ = ["build_on_disk", "spill_codes"]
@@ -54,18 +60,6 @@ def spill_codes(pieces: Iterable[np.ndarray], width: int, dtype: np.dtype | str,
         return np.memmap(f, dtype=dtype, mode="r", shape=(rows, width))  # the map outlives the closed file
 
 
-def _structure(videos: list) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[int]]:
-    """Per video: segment labels (int32), lengths and starts (int64); and segments per video."""
-    labels, lengths, starts, per_video = [], [], [], []
-    for video in videos:
-        segs = video.segments()
-        per_video.append(len(segs))
-        labels.append(np.array([s.label for s in segs], dtype=np.int32))
-        lengths.append(np.array([s.length for s in segs], dtype=np.int64))
-        starts.append(np.array([s.start for s in segs], dtype=np.int64))
-    return labels, lengths, starts, per_video
-
-
 def build_on_disk(method: FeatureMethod, data, config: Config, report: PhaseCallback) -> CondenseResult:
     """Encode every kept video (phase ``encode``) into codes on disk and build the archive (see the module
     docstring); ``config`` has the method's defaults."""
@@ -73,7 +67,7 @@ def build_on_disk(method: FeatureMethod, data, config: Config, report: PhaseCall
         return build_from_features(method, data, config, report)
     dataset, kept, settings, (weights, decoder_config), timing = start_build(method, data, config, report)
     dtype = np.dtype(config.storage.code_dtype)
-    labels, lengths, starts, per_video = _structure(kept)
+    labels, lengths, starts, per_video = segment_structure(kept)
     counts: list[np.ndarray] = []
 
     def pieces():

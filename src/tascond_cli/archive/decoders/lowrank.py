@@ -25,8 +25,8 @@ from tascond_cli.archive.decoders.generator import RESIDUAL_STD, ar1_noise, spli
 from tascond_cli.archive.model import Archive, ArchiveError
 from tascond_cli.chunks import frame_interpolation
 
-__all__ = ["BASIS_RHO", "BASIS_STD", "BoundLowRank", "CODE_SCALE", "FREQUENCIES", "INTERPOLATIONS", "LOWRANK", "LowRankKind", "RESIDUAL_SPACES",
-           "cosine_basis", "noise_stream"]
+__all__ = ["BASIS_RHO", "BASIS_STD", "BoundLowRank", "CODE_SCALE", "FREQUENCIES", "INTERPOLATIONS", "LOWRANK",
+           "LowRankKind", "RESIDUAL_SPACES", "cosine_basis", "noise_stream"]
 
 INTERPOLATIONS = ("step", "linear", "dct")
 """Values of config ``interp``: each frame takes its chunk's code, interpolates between chunk centres, or
