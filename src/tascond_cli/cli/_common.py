@@ -128,10 +128,12 @@ def check_output(output: str, force: bool) -> None:
         raise TascondError(f"{output}: already exists (use --force to replace it)")
 
 
-def read_archive_arg(source: str, max_restore_bytes: str | None = None):
+def read_archive_arg(source: str, max_restore_bytes: str | None = None, *, lazy: bool = False):
     """Read ARCHIVE (a path, or ``-`` for stdin) into a validated Archive; ``max_restore_bytes`` is the
-    ``--max-restore-bytes`` option (a size such as 200GB), replacing the default expansion limit."""
-    from tascond_cli.archive import read_archive
+    ``--max-restore-bytes`` option (a size such as 200GB), replacing the default expansion limit. With
+    ``lazy``, a path is opened for random access (:func:`~tascond_cli.archive.open_archive`: a chunked
+    archive reads only what each video needs; stdin is always read whole)."""
+    from tascond_cli.archive import open_archive, read_archive
 
     limit = None
     if max_restore_bytes is not None:
@@ -145,7 +147,7 @@ def read_archive_arg(source: str, max_restore_bytes: str | None = None):
         raise TascondError(f"{path}: no such archive")
     if path.is_dir():
         raise TascondError(f"{path}: is a folder, not a .tcd archive")
-    return read_archive(path, max_restore_bytes=limit)
+    return (open_archive if lazy else read_archive)(path, max_restore_bytes=limit)
 
 
 def write_archive_arg(archive, dest: str, overwrite: bool) -> int:

@@ -30,24 +30,6 @@ def video_names(archive, values: list[str]) -> list[str]:
     return names
 
 
-def _open(source: str, max_restore_bytes: str | None):
-    """ARCHIVE opened for random access: a chunked archive reads only what the chosen videos need, one video
-    at a time (an archive of format 1.0 to 1.3 is read whole)."""
-    from tascond_cli.archive import open_archive
-
-    path = Path(source)
-    if not path.exists():
-        raise TascondError(f"{path}: no such archive")
-    if path.is_dir():
-        raise TascondError(f"{path}: is a folder, not a .tcd archive")
-    limit = None
-    if max_restore_bytes is not None:
-        from tascond_cli.methods.budget import parse_size
-
-        limit = parse_size(max_restore_bytes, "max_restore_bytes")
-    return open_archive(path, max_restore_bytes=limit)
-
-
 @handle_errors
 def restore(
     archive: Annotated[str, typer.Argument(metavar="ARCHIVE", help="A .tcd archive, or - for stdin.", show_default=False)],
@@ -80,7 +62,7 @@ def restore(
     output = default_output(archive) if output is None else output
     # a path is opened for random access: a chunked archive's codes are read video by video, so memory does
     # not grow with the archive (read whole, the codes of a large archive were all in memory at once)
-    loaded = read_archive_arg(archive, max_restore_bytes) if archive == "-" else _open(archive, max_restore_bytes)
+    loaded = read_archive_arg(archive, max_restore_bytes, lazy=True)
     try:
         with progress() as bar:
             task = bar.add_task("restoring", total=None)
