@@ -114,6 +114,26 @@ def test_batches_respect_the_frame_budget(setup):
 
 
 @pytest.mark.parametrize("chunk_frames", [0, 2])
+def test_network_passes_take_at_most_a_block_of_frames(setup, monkeypatch, chunk_frames):
+    """On the CPU the encoder, the fit and the error sums pass FRAME_BLOCK frames at a time whatever the
+    batch (their temporaries are (block, D)); the cut changes the codes only in the last bits."""
+    import tascond_cli.condense.invert as inv_mod
+
+    prior, segments, labels = setup
+    fixed = InvertConfig(max_iters=25, patience=1000, chunk_frames=chunk_frames)
+    whole = invert_segments(prior, segments, labels, 8, fixed)
+    rows: list[int] = []
+    for net, name in ((prior.encoder, "forward"), (prior.decoder, "forward"), (prior.decoder, "preact")):
+        original = getattr(net, name)
+        monkeypatch.setattr(net, name, lambda *a, _f=original, **k: rows.append(a[0].shape[0]) or _f(*a, **k))
+    monkeypatch.setattr(inv_mod, "FRAME_BLOCK", 7)
+    blocked = invert_segments(prior, segments, labels, 8, fixed)
+    assert sum(s.shape[1] for s in segments) > 7 and rows and max(rows) <= 7
+    np.testing.assert_allclose(blocked.codes, whole.codes, atol=2e-4)
+    assert blocked.error == pytest.approx(whole.error, rel=1e-4)
+
+
+@pytest.mark.parametrize("chunk_frames", [0, 2])
 def test_inversion_is_deterministic(setup, chunk_frames):
     prior, segments, labels = setup
     cfg = dataclasses.replace(FAST, chunk_frames=chunk_frames)

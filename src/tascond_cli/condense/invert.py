@@ -187,8 +187,14 @@ def _frames(segments: Sequence[Any], lengths: np.ndarray) -> np.ndarray:
     return x
 
 
+FRAME_BLOCK = 4096
+"""Frames passed through the encoder, or decoded for the error sums, at once: the temporaries of those
+passes are (block, D), not (batch, D)."""
+
+
 @torch.no_grad()
-def _encoder_init(encoder: nn.Module, b: _Batch, block: int) -> torch.Tensor:
+def _encoder_init(encoder: nn.Module, b: _Batch) -> torch.Tensor:
+    block = FRAME_BLOCK
     mus = []
     for s in range(0, b.x.shape[0], block):
         sl = slice(s, s + block)
@@ -213,23 +219,9 @@ def _fit(dec: Decoder, b: _Batch, codes: torch.Tensor, cfg: InvertConfig) -> int
     current = None
     it = 0
     for it in range(1, cfg.max_iters + 1):
-        if current is None:  # the frames of active segments, gathered once (again when some stop)
-            current = b.take(torch.nonzero(active[b.seg]).squeeze(1))
-        x, a, c, length, u, rows, seg, key = current
-        weight = None
-        if keep_p is not None:
-            p = keep_p[rows]
-            keep = torch.nonzero(uniforms(key, it) < p).squeeze(1)
-            x, a, c, length, u, rows, seg, _ = (t[keep] for t in current)
-            weight = 1.0 / p[keep]
-        z = codes.detach().requires_grad_(True)
-        err = dec.error(z[rows], a, c, length, u, x)  # (F', D)
-        per_frame = err.square().sum(1)
-        if weight is not None:
-            per_frame = per_frame * weight
-        per_frame.sum().backward()
-        g = z.grad  # (N, d)
-        seg_loss = torch.zeros(b.n_seg, dtype=torch.float64, device=dev).index_add_(0, seg, per_frame.detach().double())
+        if current is None:  # the active segments' frames (again when some stop)
+            current = _active_frames(b, active, keep_p)
+        g, seg_loss = _loss_and_grad(dec, b, codes, current, keep_p is not None, it)
 
         # plateau bookkeeping, per segment, on the loss at the current codes
         improved = seg_loss < best * (1.0 - cfg.rel_tol)
@@ -256,6 +248,51 @@ def _fit(dec: Decoder, b: _Batch, codes: torch.Tensor, cfg: InvertConfig) -> int
         update = lr[b.seg_of_code][:, None] * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
         codes -= torch.where(on, update, torch.zeros_like(update))
     return it
+
+
+def _loss_and_grad(dec: Decoder, b: _Batch, codes: torch.Tensor, current: tuple[torch.Tensor, ...], drawn: bool,
+                   it: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient (N, d) of the batch's loss at ``codes`` and each segment's loss (float64), over the
+    active frames (``current``, :func:`_active_frames`), or over those drawn at iteration ``it``
+    (``drawn``: weighted by the inverse of their probability).
+
+    The frames go through the decoder :data:`FRAME_BLOCK` at a time on the CPU (the gradient accumulates
+    over the blocks), so the passes' temporaries are (block, D), not (frames, D); a GPU takes them at once.
+    """
+    if drawn:  # gathered from the batch block by block: no copy of all active frames
+        idx, key, p = current
+        keep = torch.nonzero(uniforms(key, it) < p).squeeze(1)
+        chosen, weight = idx[keep], 1.0 / p[keep]
+        n = int(chosen.shape[0])
+    else:
+        n = int(current[0].shape[0])
+    block = FRAME_BLOCK if codes.device.type == "cpu" else max(n, 1)
+    z = codes.detach().requires_grad_(True)
+    seg_loss = torch.zeros(b.n_seg, dtype=torch.float64, device=codes.device)
+    for s in range(0, n, block):
+        sl = slice(s, s + block)
+        x, a, c, length, u, rows, seg, _ = b.take(chosen[sl]) if drawn else (t[sl] for t in current)
+        per_frame = dec.error(z[rows], a, c, length, u, x).square().sum(1)  # (block,)
+        if drawn:
+            per_frame = per_frame * weight[sl]
+        per_frame.sum().backward()
+        seg_loss.index_add_(0, seg, per_frame.detach().double())
+    return (z.grad if z.grad is not None else torch.zeros_like(codes)), seg_loss
+
+
+def _active_frames(b: _Batch, active: torch.Tensor, keep_p: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """What :func:`_fit` holds between iterations for the frames of active segments.
+
+    Without subsampling: their tensors (:meth:`_Batch.take`; the batch's own when every segment is
+    active, so no copy). With it: their indices, keys and keep probabilities only (8 + 8 + 4 bytes a
+    frame), from which each iteration gathers the frames it draws.
+    """
+    if keep_p is None and bool(active.all()):
+        return (b.x, b.a, b.c, b.length, b.u, b.rows, b.seg, b.key)
+    idx = torch.nonzero(active[b.seg]).squeeze(1)
+    if keep_p is None:
+        return b.take(idx)
+    return idx, b.key[idx], keep_p[b.rows[idx]]
 
 
 def _check_inputs(dec: Decoder, segments: Sequence[Any], labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -348,7 +385,7 @@ def _my_batches(dec: Decoder, encoder: nn.Module | None, segments: Sequence[Any]
         if init is not None:
             codes = torch.from_numpy(init[r0:r1].copy()).to(device)
         elif encoder is not None:
-            codes = _encoder_init(encoder, b, config.batch_frames)
+            codes = _encoder_init(encoder, b)
         else:
             codes = torch.zeros(b.n_codes, dec.latent, device=device)
         iters = _fit(dec, b, codes, config) if config.max_iters else 0
@@ -363,18 +400,22 @@ def _my_batches(dec: Decoder, encoder: nn.Module | None, segments: Sequence[Any]
 
 @torch.no_grad()
 def _error_sums(dec: Decoder, codes: torch.Tensor, b: _Batch) -> np.ndarray:
-    """A batch's error sums ``(sse, frames, sum_x (D), sum_x2 (D))`` in float64.
-
-    The differences and squares are taken in place (the same values as new tensors would hold, so the
-    same sums), and every temporary is gone when this returns, before the next batch is read.
-    """
-    y = dec(codes[b.rows], b.a, b.c, b.length, b.u)  # (F, D)
-    sse = float(y.sub_(b.x).double().square_().sum())
-    del y
-    xd = b.x.double()
-    sum_x = xd.sum(0).cpu().numpy()
-    sum_x2 = xd.square_().sum(0).cpu().numpy()
-    return np.concatenate([[sse, float(b.x.shape[0])], sum_x, sum_x2])
+    """A batch's error sums ``(sse, frames, sum_x (D), sum_x2 (D))`` in float64, summed over blocks of
+    :data:`FRAME_BLOCK` frames (a fixed cut, so the sums do not depend on the batch's size beyond it)."""
+    dim, dev = b.x.shape[1], b.x.device
+    sse = torch.zeros((), dtype=torch.float64, device=dev)
+    sum_x = torch.zeros(dim, dtype=torch.float64, device=dev)
+    sum_x2 = torch.zeros(dim, dtype=torch.float64, device=dev)
+    for s in range(0, b.x.shape[0], FRAME_BLOCK):
+        sl = slice(s, s + FRAME_BLOCK)
+        x = b.x[sl]
+        y = dec(codes[b.rows[sl]], b.a[sl], b.c[sl], b.length[sl], b.u[sl])  # (block, D)
+        sse += y.sub_(x).double().square_().sum()
+        xd = x.double()
+        sum_x += xd.sum(0)
+        sum_x2 += xd.square_().sum(0)
+    head = torch.stack([sse, torch.tensor(float(b.x.shape[0]), dtype=torch.float64, device=dev)])
+    return torch.cat([head, sum_x, sum_x2]).cpu().numpy()
 
 
 def encode_segments(prior: Prior, segments: Sequence[Any], labels: Any, ips: int,
