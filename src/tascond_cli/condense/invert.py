@@ -13,6 +13,8 @@ How (the paper leaves it open; these are our choices):
 - Vectorised. The frames of many segments are flattened into one batch with, per frame, the row of
   its code; a forward pass gathers the codes by that index, so one matrix product serves every
   segment. Segments are grouped in batches of at most ``batch_frames`` frames, so memory is bounded.
+  Within a batch, on the CPU, the networks see :data:`FRAME_BLOCK` frames at a time (the gradient
+  accumulates over the blocks), so their temporaries are (block, D); a batch holds its frames once.
 - Initialised from the encoder: each code starts at the mean of ``mu = E(x_t, a, c_t)`` over its
   chunk (the ``encoded`` baseline), not from noise.
 - Per-segment Adam, written out so that each code row has its own step count and each segment its
