@@ -442,6 +442,24 @@ def test_one_code_per_frame_on_the_full_basis_restores_the_frames(data, interp: 
                                      "stride": 1.0, "noise": "none", "floor": "none"}
 
 
+def test_codes_error_leaves_out_the_noise_restore_adds(data) -> None:
+    """``reconstruction_error`` measures what restore gives (noise included); ``codes_error`` the codes
+    alone, recomputed here from ``smooth``. Without noise or floor the two are the same number."""
+    noisy = make_baseline("lowrank", data)
+    assert math.isfinite(noisy.codes_error) and noisy.codes_error < noisy.error
+    assert noisy.archive.settings["codes_error"] == round(noisy.codes_error, 6)
+    decoder = BoundLowRank(noisy.archive)
+    real = [np.asarray(x, dtype=np.float64) for x in originals(data, noisy.archive.video_names)]
+    every = np.concatenate(real, axis=1)
+    variance = np.square(every - every.mean(1, keepdims=True)).sum()
+    sse = sum(np.square(x - decoder.smooth(i)).sum() for i, x in enumerate(real))
+    assert noisy.codes_error == pytest.approx(sse / variance, rel=1e-9)
+    quiet = make_baseline("lowrank", data, config(noise="none"))
+    assert quiet.codes_error == pytest.approx(quiet.error, rel=1e-12)
+    assert math.isnan(make_baseline("mean", data).codes_error)
+    assert "codes_error" not in make_baseline("mean", data).archive.settings
+
+
 def test_same_data_same_archive_bytes(data) -> None:
     first = archive_bytes(make_baseline("lowrank", data).archive)
     assert first == archive_bytes(make_baseline("lowrank", data).archive)

@@ -232,6 +232,7 @@ def report_archive(result, output: str, force: bool, as_json: bool, verb: str,
         "train_feature_bytes": result.train_bytes,
         "storage_ratio": result.train_bytes / size if size else None,
         "reconstruction_error": error,
+        "codes_error": result.codes_error if math.isfinite(result.codes_error) else None,
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
         **(extra or {}),
     }
@@ -242,6 +243,8 @@ def report_archive(result, output: str, force: bool, as_json: bool, verb: str,
         sys.stderr.write(json.dumps(_finite(summary), indent=2) + "\n")
         return
     fit = "" if error is None else f"; reconstruction error {error:.3f} (fraction of variance unexplained)"
+    if error is not None and summary["codes_error"] is not None and summary["codes_error"] != error:
+        fit = f"{fit[:-1]}; {summary['codes_error']:.3f} from the codes alone, without restore's noise)"
     ratio = summary["storage_ratio"] or 0.0
     than = f"the {human_bytes(result.train_bytes)} of training features"
     scale = f"{ratio:.0f}x smaller than {than}" if ratio >= 1 else f"{1 / ratio:.1f}x larger than {than}"

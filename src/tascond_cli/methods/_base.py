@@ -3,6 +3,7 @@ steps every method takes (open the data, sample the videos, the settings every a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ class CondenseResult:
     seconds: dict[str, float]
     borrowing_videos: int = 0
     """Videos stored by their structure only, their segments reusing kept segments' codes (``others="borrow"``)."""
+    codes_error: float = math.nan
+    """The same error for the codes alone, without the noise (and floor) that restore adds on purpose
+    (``lowrank``; NaN for methods without that distinction)."""
 
 
 class Method:

@@ -17,6 +17,7 @@ compute is up to the method (``pca`` and ``lowrank`` sum their scatter matrix ov
 
 from __future__ import annotations
 
+import math
 import time
 from typing import ClassVar
 
@@ -132,13 +133,15 @@ def finish_build(method: FeatureMethod, dataset, kept: list, settings: dict, str
         decoder_weights=weights,
     )
     archive = method.finish(archive, kept, config, report)
-    error, n_frames = reconstruction_error(archive, kept)
+    error, n_frames, codes_error = reconstruction_error(archive, kept)
     settings["reconstruction_error"] = round(error, 6)
+    if math.isfinite(codes_error):
+        settings["codes_error"] = round(codes_error, 6)
     seconds["encode"] = time.perf_counter() - t0
     return CondenseResult(
         archive=archive, train_videos=len(dataset.train), kept_videos=len(kept),
         segments=int(archive.num_segments), frames=n_frames, train_bytes=feature_bytes(dataset.train),
-        error=error, seconds=seconds,
+        error=error, seconds=seconds, codes_error=codes_error,
     )
 
 
@@ -168,22 +171,28 @@ def _encode_videos(method: FeatureMethod, kept: list, dtype: np.dtype, weights: 
     return labels, lengths, per_video, gather_arrays(codes, len(kept)), gather_arrays(counts, len(kept))
 
 
-def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int]:
+def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int, float]:
     """The fraction of variance unexplained when the archive's decoder kind restores ``videos`` (its
-    videos, in order, read again from their memory-mapped files), and the number of frames compared.
+    videos, in order, read again from their memory-mapped files), the number of frames compared, and
+    the same fraction for the codes alone (a decoder with a ``smooth`` view, ``lowrank``: without the
+    noise and floor that restore adds on purpose; NaN for the others).
 
     ``sum ||restored - x||^2 / sum ||x - mean||^2`` over all frames, ``mean`` per channel; 0 when the
     frames do not vary.
     """
     decoder = get_decoder_kind(archive.decoder_kind).bind(archive)
-    sse, sum_x, sum_x2, n_frames = 0.0, np.zeros(archive.dim), np.zeros(archive.dim), 0
+    smooth = getattr(decoder, "smooth", None)
+    sse, sse_codes, sum_x, sum_x2, n_frames = 0.0, 0.0, np.zeros(archive.dim), np.zeros(archive.dim), 0
     for i in joined().share([len(v.labels) for v in videos]):  # under torchrun: this rank's videos
         x = np.asarray(videos[i].features(), dtype=np.float32).astype(np.float64)  # (D, T), as encoded
         sse += float(np.square(x - decoder.features(i)).sum())
+        if smooth is not None:
+            sse_codes += float(np.square(x - smooth(i)).sum())
         sum_x += x.sum(1)
         sum_x2 += np.square(x).sum(1)
         n_frames += x.shape[1]
-    sse, sum_x, sum_x2, n_frames = sum_arrays(sse, sum_x, sum_x2, n_frames)
+    sse, sse_codes, sum_x, sum_x2, n_frames = sum_arrays(sse, sse_codes, sum_x, sum_x2, n_frames)
     n_frames = int(n_frames)
     variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
-    return (sse / variance if variance > 0 else 0.0), n_frames
+    codes = (sse_codes / variance if variance > 0 else 0.0) if smooth is not None else math.nan
+    return (sse / variance if variance > 0 else 0.0), n_frames, codes
