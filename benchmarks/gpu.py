@@ -14,10 +14,13 @@ data needed), one guarded step at a time:
     ``make_baseline("lowrank", data, Config(device=...))`` (the default method) on the CPU and on the
     device: seconds each, whether the two archives are the same bytes, max abs / relative difference of
     their codes and of every video restored from them, and whether the device was used at all
-    (``cuda_bytes``: peak CUDA memory the step allocated; 0 means it ran on the CPU). From the code,
-    expect identical bytes and 0: ``lowrank`` is numpy (``Config.device``: "methods without a generator
-    always run on the CPU"), and so is its decoder (``LowRankKind.bind`` ignores the device), so the
-    "cuda" rows of ``lowrank`` and ``restore_lowrank`` measure the CPU; this run checks it.
+    (``cuda_bytes``: peak CUDA memory the step allocated; 0 means it ran on the CPU). From the code:
+    ``lowrank`` sums its D x D scatter matrix (the ``F D^2`` products that dominate condensing) with
+    torch on the device in float64, and does the rest with numpy on the CPU, so expect ``cuda_bytes``
+    above 0, a faster ``pca`` phase, and archives equal up to float64 rounding of the scatter (the same
+    bytes, or codes a quantization step apart at most). Its decoder is numpy (``LowRankKind.bind``
+    ignores the device: the format's noise is drawn from numpy's generator on the CPU), so the "cuda" row
+    of ``restore_lowrank`` measures the CPU; this run checks it.
 ``restore_lowrank``
     Every video of the CPU-made lowrank archive decoded by ``ArchiveDecoder(archive, "cpu")`` and by
     ``ArchiveDecoder(archive, "cuda")``: max abs difference (also relative to the features' largest
@@ -519,7 +522,7 @@ def step_lowrank(b: Bench) -> dict:
     rows = [
         ("condense lowrank, CPU", f"{t['cpu']:.2f} s", f"{ref.kept_videos} videos, {ref.frames:,} frames"),
         (f"condense lowrank, {dev}", f"{t['dev']:.2f} s",
-         f"CUDA memory used: {peak['bytes']:,} B" + (" (runs on the CPU whatever the device)" if peak["bytes"] == 0 and dev.type == "cuda" else "")),
+         f"CUDA memory used: {peak['bytes']:,} B" + (" (the device was not used)" if peak["bytes"] == 0 and dev.type == "cuda" else "")),
         ("lowrank archives CPU vs device: same bytes", fmt(same), f"{len(archive_bytes(ref.archive)):,} B each"),
         ("lowrank codes, max abs diff", fmt(code_diff.get("max_abs")), f"rel {fmt(code_diff.get('rel_peak'))}"),
         ("lowrank restored, max abs diff", fmt(restored["max_abs"]),

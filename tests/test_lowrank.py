@@ -460,6 +460,24 @@ def test_codes_error_leaves_out_the_noise_restore_adds(data) -> None:
     assert "codes_error" not in make_baseline("mean", data).archive.settings
 
 
+def test_the_scatter_matrix_on_torch_is_numpy_s_up_to_rounding(data) -> None:
+    """On a GPU ``lowrank`` and ``pca`` sum the scatter matrix with torch on the device; here the same code
+    runs on the CPU's torch and must give numpy's sums up to float64 summation order."""
+    import torch
+
+    from tascond_cli.methods.pca import scatter_sums
+
+    videos = open_dataset(data, parts=("train",)).train
+    dim = int(videos[0].features().shape[0])
+    calls: list[tuple] = []
+    s1, s2, n = scatter_sums(videos, dim, lambda *a: calls.append(a), torch.device("cpu"), on_torch=False)
+    t1, t2, m = scatter_sums(videos, dim, lambda *a: None, torch.device("cpu"), on_torch=True)
+    assert isinstance(t2, np.ndarray) and t2.dtype == np.float64 and t2.shape == s2.shape == (dim, dim)
+    assert n == m == sum(v.num_frames for v in videos) and len(calls) == len(videos)
+    np.testing.assert_array_equal(t1, s1)
+    np.testing.assert_allclose(t2, s2, rtol=1e-12, atol=1e-9 * np.abs(s2).max())
+
+
 def test_same_data_same_archive_bytes(data) -> None:
     first = archive_bytes(make_baseline("lowrank", data).archive)
     assert first == archive_bytes(make_baseline("lowrank", data).archive)
@@ -717,6 +735,19 @@ def test_cli_bad_lowrank_values_are_one_line(data, tmp_path) -> None:
         r = runner.invoke(app, ["condense", str(data), "-o", str(out), *args])
         assert r.exit_code == 1 and r.stderr.count("\n") == 1 and fragment in r.stderr, (args, r.output)
         assert "Traceback" not in r.output and not out.exists()
+
+
+def test_cli_a_missing_gpu_is_one_line_for_the_default_method_too(data, tmp_path) -> None:
+    """``lowrank`` sums its scatter matrix on ``--device``: one that is not there is an error, as for the
+    generator methods, not silently the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "x.tcd"
+    r = runner.invoke(app, ["condense", str(data), "-o", str(out), "--device", "cuda"])
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "CUDA is not available" in r.stderr, r.output
+    assert "Traceback" not in r.output and not out.exists()
 
 
 @pytest.fixture(scope="module")

@@ -224,7 +224,8 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     lowrank: LowRankConfig = field(default_factory=LowRankConfig)
     device: str = "auto"
-    """``auto``, ``cpu`` or ``cuda[:N]`` (methods without a generator always run on the CPU)."""
+    """``auto``, ``cpu`` or ``cuda[:N]``: where the generator methods train and invert, and where ``lowrank``
+    and ``pca`` sum their scatter matrix (their other steps, and the other methods, run on the CPU)."""
     seed: int = 0
     """Same data, config and seed: same archive, byte for byte (on CPU)."""
 

@@ -127,7 +127,7 @@ class LowRank(FeatureMethod):
     def fit(self, videos, config, report):
         lr = config.lowrank
         dtype = np.dtype(config.storage.weight_dtype)
-        mean, components = principal_components(videos, lr.dim, report)
+        mean, components = principal_components(videos, lr.dim, report, config.device)
         floor = None
         if lr.floor == "zero" or (lr.floor == "auto" and _non_negative(videos)):
             floor = 0
