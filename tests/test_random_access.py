@@ -522,6 +522,29 @@ def test_storage_breakdown_compresses_codes_in_slices(tmp_path, monkeypatch) -> 
     assert parts["codes"]["compressed"] == whole and parts["codes"]["raw"] == archive.codes.nbytes
 
 
+def test_storage_breakdown_samples_large_codes(monkeypatch) -> None:
+    """Codes over SAMPLE_BYTES: the compressed size of evenly spaced runs, scaled; close to the whole's,
+    and computed from no more than the sample's rows."""
+    from tascond_cli.archive import storage
+    from tascond_cli.archive.container import compress
+
+    archive = big_archive(videos=3)
+    codes = archive.codes
+    whole = len(compress(codes.astype("<f2").tobytes(), 19))
+    monkeypatch.setattr(storage, "SAMPLE_BYTES", codes.nbytes // 8)
+    read: list[int] = []
+    real = storage.le
+
+    def counting(a, *args):
+        read.append(np.asarray(a).shape[0])
+        return real(a, *args)
+
+    monkeypatch.setattr(storage, "le", counting)
+    estimate = storage._codes_compressed(codes, 19)
+    assert 0 < sum(read) <= codes.shape[0] // 8 + storage.SAMPLE_SLICES
+    assert abs(estimate - whole) <= 0.15 * whole, (estimate, whole)
+
+
 def test_info_shows_the_container(tmp_path) -> None:
     path = tmp_path / "a.tcd"
     path.write_bytes(chunked(big_archive(videos=3)))
