@@ -454,6 +454,8 @@ def test_codes_error_leaves_out_the_noise_restore_adds(data) -> None:
     variance = np.square(every - every.mean(1, keepdims=True)).sum()
     sse = sum(np.square(x - decoder.smooth(i)).sum() for i, x in enumerate(real))
     assert noisy.codes_error == pytest.approx(sse / variance, rel=1e-9)
+    sse = sum(np.square(x - decoder.features(i)).sum() for i, x in enumerate(real))  # restore as it runs alone
+    assert noisy.error == pytest.approx(sse / variance, rel=1e-9)
     quiet = make_baseline("lowrank", data, config(noise="none"))
     assert quiet.codes_error == pytest.approx(quiet.error, rel=1e-12)
     assert math.isnan(make_baseline("mean", data).codes_error)

@@ -185,9 +185,12 @@ def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int, fl
     sse, sse_codes, sum_x, sum_x2, n_frames = 0.0, 0.0, np.zeros(archive.dim), np.zeros(archive.dim), 0
     for i in joined().share([len(v.labels) for v in videos]):  # under torchrun: this rank's videos
         x = np.asarray(videos[i].features(), dtype=np.float32).astype(np.float64)  # (D, T), as encoded
-        sse += float(np.square(x - decoder.features(i)).sum())
-        if smooth is not None:
-            sse_codes += float(np.square(x - smooth(i)).sum())
+        if smooth is None:
+            sse += float(np.square(x - decoder.features(i)).sum())
+        else:  # the codes' restore, then restore's (which adds its noise to that very array)
+            codes_only = smooth(i)
+            sse_codes += float(np.square(x - codes_only).sum())
+            sse += float(np.square(x - decoder.features(i, smooth=codes_only)).sum())
         sum_x += x.sum(1)
         sum_x2 += np.square(x).sum(1)
         n_frames += x.shape[1]

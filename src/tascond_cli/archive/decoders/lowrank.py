@@ -274,8 +274,10 @@ class BoundLowRank(BoundDecoder):
             t, row = t + length, row + n
         return out
 
-    def features(self, index: int, draw: int = 0) -> np.ndarray:
-        x = self.smooth(index)
+    def features(self, index: int, draw: int = 0, smooth: np.ndarray | None = None) -> np.ndarray:
+        """Video ``index`` as restore gives it; ``smooth``: :meth:`smooth`'s result for it, which is then
+        not computed again (and is overwritten)."""
+        x = self.smooth(index) if smooth is None else smooth
         if self.residual is not None:
             std, rho = self.residual
             rng = noise_stream(self.archive, index, draw)
