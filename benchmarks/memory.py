@@ -26,7 +26,7 @@ batches, and so their memory, do not depend on the number of steps.
 Results go to ``benchmarks/results/memory[_quick].{md,json}`` with the command and the date (``--only``:
 to ``memory_partial``, and its rows replace those of the full table, which says when they were measured
 again). Run from the
-repository root (N = 16: about 45 minutes on 2 CPU cores; ``--quick``: N = 2, about 5 minutes)::
+repository root (N = 16: about an hour on 2 CPU cores; ``--quick``: N = 2, about 5 minutes)::
 
     python3 benchmarks/memory.py [--quick] [--n 16] [--work benchmarks/work/memory]
 
