@@ -149,6 +149,32 @@ def test_train_deterministic_and_leaves_global_rng_alone():
     assert not torch.equal(a.stage1.conv_out.weight, c.stage1.conv_out.weight)
 
 
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_prefetching_trains_the_same_model(batch_size):
+    """The next batch loads in a background thread (in order, one at a time): the same reads, the same
+    batches and the same weights as a plain loop, bit for bit."""
+    import threading
+
+    class Recording(CountingVideos):
+        def __getitem__(self, i):
+            self.threads.add(threading.current_thread().name)
+            self.order.append(i)
+            return super().__getitem__(i)
+
+    def run(prefetch: bool):
+        videos = Recording(synthetic_videos(5, lengths=[30, 45, 38, 22, 51]))
+        videos.threads, videos.order = set(), []
+        config = TrainConfig(epochs=3, lr=5e-3, seed=3, batch_size=batch_size, prefetch=prefetch, **TINY)
+        return train_mstcn(videos, 3, config), videos
+
+    (plain, seen_plain), (ahead, seen_ahead) = run(False), run(True)
+    for (name, pa), pb in zip(plain.state_dict().items(), ahead.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert seen_ahead.order[-15:] == seen_plain.order[-15:]  # every epoch's reads, in the same order
+    assert any(t.startswith("tascond-prefetch") for t in seen_ahead.threads)
+    assert not any(t.startswith("tascond-prefetch") for t in seen_plain.threads)
+
+
 def test_train_learns_and_reports_epochs():
     lazy = CountingVideos(synthetic_videos(4))
     log = []

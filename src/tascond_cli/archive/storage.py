@@ -106,9 +106,10 @@ def storage_breakdown(
 
     Returns ``{part: {"raw", "compressed", "share"}}`` for each of :data:`BREAKDOWN_PARTS`,
     plus ``"total"``. ``raw``: the part's bytes as stored; ``compressed``: those bytes
-    zstd-compressed alone at ``level`` (codes over :data:`SAMPLE_BYTES`: estimated from a sample); ``share``: the archive's size (``total``, default:
-    the size :func:`archive_bytes` gives) split in proportion to ``compressed``, so that
-    container and HDF5 overhead is spread over the parts; the shares add up to the total.
+    zstd-compressed alone at ``level`` (codes over :data:`SAMPLE_BYTES`: estimated from a sample);
+    ``share``: the archive's size (``total``, default: the size :func:`archive_bytes` gives) split in
+    proportion to ``compressed``, so that container and HDF5 overhead is spread over the parts; the
+    shares add up to the total.
     """
     check_level(level)
     a = validate_archive(archive)

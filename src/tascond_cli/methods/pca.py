@@ -13,7 +13,8 @@ from tascond_cli.methods._features import FeatureMethod
 from tascond_cli.methods._ondisk import build_on_disk
 
 
-def principal_components(videos: list, k: int, report, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def principal_components(videos: list, k: int, report,
+                         device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Mean (D,) and the top ``min(k, D)`` principal directions (k, D) of the videos' frames.
 
     Accumulates the D x D scatter matrix in float64, one video at a time (phase ``pca``; under torchrun
@@ -39,7 +40,8 @@ def principal_components(videos: list, k: int, report, device: str | torch.devic
     return mean, comp
 
 
-def scatter_sums(videos: list, dim: int, report, device: torch.device, on_torch: bool) -> tuple[np.ndarray, np.ndarray, int]:
+def scatter_sums(videos: list, dim: int, report, device: torch.device,
+                 on_torch: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """This rank's sums over its videos' frames: ``sum x`` (D,), ``sum x x^T`` (D, D), both float64, and the
     frame count; the scatter with numpy, or (``on_torch``) with torch on ``device``."""
     s1, n = np.zeros(dim), 0
