@@ -171,6 +171,22 @@ def _encode_videos(method: FeatureMethod, kept: list, dtype: np.dtype, weights: 
     return labels, lengths, per_video, gather_arrays(codes, len(kept)), gather_arrays(counts, len(kept))
 
 
+ERROR_BLOCK = 4096
+"""Frames compared at once by :func:`reconstruction_error` (its float64 temporaries are (D, block))."""
+
+
+def _column_sums(x, restored: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """``sum ||restored - x||^2``, ``sum x`` and ``sum x^2`` per channel of a video (D, T), in float64, over
+    blocks of :data:`ERROR_BLOCK` frames (``x`` as encoded: float32, then float64)."""
+    sse, s1, s2 = 0.0, np.zeros(x.shape[0]), np.zeros(x.shape[0])
+    for start in range(0, x.shape[1], ERROR_BLOCK):
+        xb = np.asarray(x[:, start : start + ERROR_BLOCK], dtype=np.float32).astype(np.float64)
+        sse += float(np.square(xb - restored[:, start : start + ERROR_BLOCK]).sum())
+        s1 += xb.sum(1)
+        s2 += np.square(xb).sum(1)
+    return sse, s1, s2
+
+
 def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int, float]:
     """The fraction of variance unexplained when the archive's decoder kind restores ``videos`` (its
     videos, in order, read again from their memory-mapped files), the number of frames compared, and
@@ -184,16 +200,15 @@ def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int, fl
     smooth = getattr(decoder, "smooth", None)
     sse, sse_codes, sum_x, sum_x2, n_frames = 0.0, 0.0, np.zeros(archive.dim), np.zeros(archive.dim), 0
     for i in joined().share([len(v.labels) for v in videos]):  # under torchrun: this rank's videos
-        x = np.asarray(videos[i].features(), dtype=np.float32).astype(np.float64)  # (D, T), as encoded
+        x = videos[i].features()  # (D, T), memory-mapped: read a block of frames at a time
         if smooth is None:
-            sse += float(np.square(x - decoder.features(i)).sum())
+            restored = decoder.features(i)
         else:  # the codes' restore, then restore's (which adds its noise to that very array)
             codes_only = smooth(i)
-            sse_codes += float(np.square(x - codes_only).sum())
-            sse += float(np.square(x - decoder.features(i, smooth=codes_only)).sum())
-        sum_x += x.sum(1)
-        sum_x2 += np.square(x).sum(1)
-        n_frames += x.shape[1]
+            sse_codes += _column_sums(x, codes_only)[0]
+            restored = decoder.features(i, smooth=codes_only)
+        err, s1, s2 = _column_sums(x, restored)
+        sse, sum_x, sum_x2, n_frames = sse + err, sum_x + s1, sum_x2 + s2, n_frames + x.shape[1]
     sse, sse_codes, sum_x, sum_x2, n_frames = sum_arrays(sse, sse_codes, sum_x, sum_x2, n_frames)
     n_frames = int(n_frames)
     variance = float((sum_x2 - sum_x**2 / max(n_frames, 1)).sum())
