@@ -462,6 +462,21 @@ def test_codes_error_leaves_out_the_noise_restore_adds(data) -> None:
     assert "codes_error" not in make_baseline("mean", data).archive.settings
 
 
+def test_the_error_is_the_same_summed_over_blocks_of_frames(data, monkeypatch) -> None:
+    """reconstruction_error compares ERROR_BLOCK frames at a time: the same fractions as one block per video."""
+    from tascond_cli.methods import _features
+
+    archive = make_baseline("lowrank", data).archive
+    videos = open_dataset(data, parts=("train",)).train
+    by_name = {v.name: v for v in videos}
+    kept = [by_name[n] for n in archive.video_names]
+    whole = _features.reconstruction_error(archive, kept)
+    monkeypatch.setattr(_features, "ERROR_BLOCK", 7)
+    blocked = _features.reconstruction_error(archive, kept)
+    assert blocked[1] == whole[1] and max(v.num_frames for v in kept) > 7
+    assert blocked[0] == pytest.approx(whole[0], rel=1e-12) and blocked[2] == pytest.approx(whole[2], rel=1e-12)
+
+
 def test_the_scatter_matrix_on_torch_is_numpy_s_up_to_rounding(data) -> None:
     """On a GPU ``lowrank`` and ``pca`` sum the scatter matrix with torch on the device; here the same code
     runs on the CPU's torch and must give numpy's sums up to float64 summation order."""
