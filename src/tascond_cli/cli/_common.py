@@ -242,9 +242,9 @@ def report_archive(result, output: str, force: bool, as_json: bool, verb: str,
     if as_json:
         sys.stderr.write(json.dumps(_finite(summary), indent=2) + "\n")
         return
-    fit = "" if error is None else f"; reconstruction error {error:.3f} (fraction of variance unexplained)"
-    if error is not None and summary["codes_error"] is not None and summary["codes_error"] != error:
-        fit = f"{fit[:-1]}; {summary['codes_error']:.3f} from the codes alone, without restore's noise)"
+    codes = summary["codes_error"]
+    alone = f"; {codes:.3f} from the codes alone, without restore's noise" if codes not in (None, error) else ""
+    fit = "" if error is None else f"; reconstruction error {error:.3f} (fraction of variance unexplained{alone})"
     ratio = summary["storage_ratio"] or 0.0
     than = f"the {human_bytes(result.train_bytes)} of training features"
     scale = f"{ratio:.0f}x smaller than {than}" if ratio >= 1 else f"{1 / ratio:.1f}x larger than {than}"

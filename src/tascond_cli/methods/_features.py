@@ -175,15 +175,16 @@ ERROR_BLOCK = 4096
 """Frames compared at once by :func:`reconstruction_error` (its float64 temporaries are (D, block))."""
 
 
-def _column_sums(x, restored: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """``sum ||restored - x||^2``, ``sum x`` and ``sum x^2`` per channel of a video (D, T), in float64, over
-    blocks of :data:`ERROR_BLOCK` frames (``x`` as encoded: float32, then float64)."""
+def _column_sums(x, restored: np.ndarray, sums: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """``sum ||restored - x||^2`` and (``sums``; else zeros) ``sum x`` and ``sum x^2`` per channel of a video
+    (D, T), in float64, over blocks of :data:`ERROR_BLOCK` frames (``x`` as encoded: float32, then float64)."""
     sse, s1, s2 = 0.0, np.zeros(x.shape[0]), np.zeros(x.shape[0])
     for start in range(0, x.shape[1], ERROR_BLOCK):
         xb = np.asarray(x[:, start : start + ERROR_BLOCK], dtype=np.float32).astype(np.float64)
         sse += float(np.square(xb - restored[:, start : start + ERROR_BLOCK]).sum())
-        s1 += xb.sum(1)
-        s2 += np.square(xb).sum(1)
+        if sums:
+            s1 += xb.sum(1)
+            s2 += np.square(xb).sum(1)
     return sse, s1, s2
 
 
@@ -202,12 +203,12 @@ def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int, fl
     for i in joined().share([len(v.labels) for v in videos]):  # under torchrun: this rank's videos
         x = videos[i].features()  # (D, T), memory-mapped: read a block of frames at a time
         if smooth is None:
-            restored = decoder.features(i)
-        else:  # the codes' restore, then restore's (which adds its noise to that very array)
+            err, s1, s2 = _column_sums(x, decoder.features(i))
+        else:  # the codes' restore (with the sums of x), then restore's, which adds its noise to that array
             codes_only = smooth(i)
-            sse_codes += _column_sums(x, codes_only)[0]
-            restored = decoder.features(i, smooth=codes_only)
-        err, s1, s2 = _column_sums(x, restored)
+            err_codes, s1, s2 = _column_sums(x, codes_only)
+            sse_codes += err_codes
+            err = _column_sums(x, decoder.features(i, smooth=codes_only), sums=False)[0]
         sse, sum_x, sum_x2, n_frames = sse + err, sum_x + s1, sum_x2 + s2, n_frames + x.shape[1]
     sse, sse_codes, sum_x, sum_x2, n_frames = sum_arrays(sse, sse_codes, sum_x, sum_x2, n_frames)
     n_frames = int(n_frames)
