@@ -145,6 +145,12 @@ def finish_build(method: FeatureMethod, dataset, kept: list, settings: dict, str
     )
 
 
+def my_videos(videos: list) -> list[int]:
+    """The indices of ``videos`` this process works on: all of them with one process; under ``torchrun``
+    its share, the videos dealt so that every rank gets about as many frames."""
+    return joined().share([len(v.labels) for v in videos])
+
+
 def segment_structure(videos: list) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[int]]:
     """Per video: segment labels (int32), lengths and starts (int64); and segments per video."""
     labels, lengths, starts, per_video = [], [], [], []
@@ -163,7 +169,7 @@ def _encode_videos(method: FeatureMethod, kept: list, dtype: np.dtype, weights: 
     ``encode``). Under ``torchrun`` each rank encodes its share and every rank gets all the codes."""
     labels, lengths, starts, per_video = segment_structure(kept)  # every video's: labels only
     codes, counts = {}, {}
-    mine = joined().share([len(v.labels) for v in kept])
+    mine = my_videos(kept)
     for done, i in enumerate(mine, 1):
         x = np.asarray(kept[i].features(), dtype=np.float32)  # (D, T)
         codes[i], counts[i] = method.encode_with(x, starts[i], lengths[i], dtype, weights, config)
@@ -200,7 +206,7 @@ def reconstruction_error(archive: Archive, videos: list) -> tuple[float, int, fl
     decoder = get_decoder_kind(archive.decoder_kind).bind(archive)
     smooth = getattr(decoder, "smooth", None)
     sse, sse_codes, sum_x, sum_x2, n_frames = 0.0, 0.0, np.zeros(archive.dim), np.zeros(archive.dim), 0
-    for i in joined().share([len(v.labels) for v in videos]):  # under torchrun: this rank's videos
+    for i in my_videos(videos):  # under torchrun: this rank's videos
         x = videos[i].features()  # (D, T), memory-mapped: read a block of frames at a time
         if smooth is None:
             err, s1, s2 = _column_sums(x, decoder.features(i))

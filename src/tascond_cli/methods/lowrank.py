@@ -20,8 +20,8 @@ from tascond_cli.archive import Archive
 from tascond_cli.archive.decoders.generator import RESIDUAL_RHO, RESIDUAL_STD
 from tascond_cli.archive.decoders.lowrank import BASIS_RHO, BASIS_STD, CODE_SCALE, FREQUENCIES, BoundLowRank
 from tascond_cli.chunks import frame_code_index, frame_interpolation
-from tascond_cli.distributed import joined, sum_arrays
-from tascond_cli.methods._features import FeatureMethod
+from tascond_cli.distributed import sum_arrays
+from tascond_cli.methods._features import FeatureMethod, my_videos
 from tascond_cli.methods.pca import principal_components
 
 MAX_RHO = 0.99
@@ -169,7 +169,7 @@ class LowRank(FeatureMethod):
         bound = BoundLowRank(archive)
         comp = bound.components if config.lowrank.noise in ("complement", "split") else None  # (d, D)
         outside, inside = _Moments(archive.dim), _Moments(archive.decoder_config["code_dim"])
-        mine = joined().share([len(v.labels) for v in videos])  # under torchrun: this rank's share, summed below
+        mine = my_videos(videos)  # under torchrun: this rank's share, summed below
         for done, i in enumerate(mine, 1):
             r = np.asarray(videos[i].features(), dtype=np.float32) - bound.smooth(i)  # (D, T)
             if comp is not None:
@@ -193,7 +193,7 @@ class LowRank(FeatureMethod):
 
 def _non_negative(videos: list) -> bool:
     """Whether every feature of every video is ``>= 0`` (under ``torchrun``: each rank checks its share)."""
-    negative = sum(float(np.min(videos[i].features())) < 0 for i in joined().share([len(v.labels) for v in videos]))
+    negative = sum(float(np.min(videos[i].features())) < 0 for i in my_videos(videos))
     return sum_arrays(float(negative))[0] == 0
 
 
@@ -223,6 +223,7 @@ class _Moments:
     def rho(self) -> float:
         """In ``[0, MAX_RHO]``, rounded to 6 decimals (what the archive stores)."""
         return round(min(max(self.lag / self.norm, 0.0), MAX_RHO), 6) if self.norm > 0 else 0.0
+
 
 METHOD = LowRank()
 
